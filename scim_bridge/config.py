@@ -1,0 +1,139 @@
+"""Settings: command-line flags over `SCIM_BRIDGE_*` environment over an optional TOML file over defaults.
+
+Settings are loaded once by the command line and passed down; nothing reads them globally. A wrong value
+fails at start with the setting's name, its environment variable and the reason (`ConfigError`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "SCIM_BRIDGE_"
+
+SonarApi = Literal["auto", "v1", "v2"]
+EmulatorProfileName = Literal["9.9", "10.8", "2025.6", "26.7"]
+
+PortNumber = Annotated[int, Field(ge=0, le=65535)]
+PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names each setting and the rule it breaks."""
+
+
+class FileSecret:
+    """A secret read from a file and re-read when the file changes (Kubernetes rotates mounted secrets)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._value = ""
+
+    def get(self) -> str:
+        try:
+            stat = self.path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if stamp != self._stamp:
+                self._value = self.path.read_text(encoding="utf-8").strip()
+                self._stamp = stamp
+        except OSError as exc:
+            raise ConfigError(f"secret file {self.path}: {exc.strerror}") from exc
+        return self._value
+
+
+class _SettingsBase(BaseSettings):
+    """Shared loading rules: flags (init values) > environment > TOML file > defaults; unknown keys refused."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+    toml_file: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env files: the environment is explicit
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - secrets come from *_file settings
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_file))
+        return tuple(sources)
+
+
+class SonarQubeSettings(_SettingsBase):
+    """How scim-bridge reaches SonarQube."""
+
+    sonar_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9000")
+    sonar_api: SonarApi = "auto"
+    sonar_token: SecretStr | None = None
+    sonar_token_file: Path | None = None
+    sonar_connect_timeout: PositiveSeconds = 5.0
+    sonar_read_timeout: PositiveSeconds = 10.0
+    sonar_deadline: PositiveSeconds = 25.0  # all retries of one SCIM request; Entra gives up at 60 s
+    sonar_max_connections: Annotated[int, Field(ge=1, le=1000)] = 32
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> SonarQubeSettings:
+        if self.sonar_token is not None and self.sonar_token_file is not None:
+            raise ValueError("set sonar_token or sonar_token_file, not both")
+        if self.sonar_token_file is not None and not self.sonar_token_file.is_file():
+            raise ValueError(f"sonar_token_file {self.sonar_token_file} is not a readable file")
+        return self
+
+
+class EmulatorSettings(_SettingsBase):
+    """The built-in SonarQube emulator (`scim-bridge emulator`)."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}EMULATOR_")
+
+    host: str = "127.0.0.1"
+    port: PortNumber = 9000
+    admin_token: SecretStr = SecretStr("admin-token")
+    profile: EmulatorProfileName = "2025.6"
+    saml: bool = False
+    latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
+    fault_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    seed: int | None = None
+
+
+S = TypeVar("S", bound=_SettingsBase)
+
+
+def load_settings(cls: type[S], *, config_file: Path | None = None, **flags: Any) -> S:
+    """Build settings from flags (None means "not given"), the environment and an optional TOML file."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+    given = {name: value for name, value in flags.items() if value is not None}
+    bound: type[S] = type(cls.__name__, (cls,), {"toml_file": config_file})
+    try:
+        return bound(**given)
+    except ValidationError as exc:
+        raise ConfigError(_describe(cls, exc)) from exc
+
+
+def _describe(cls: type[_SettingsBase], exc: ValidationError) -> str:
+    prefix = str(cls.model_config.get("env_prefix", ENV_PREFIX))
+    lines = []
+    for error in exc.errors(include_url=False):
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        where = f" ({prefix}{name.upper()})" if error["loc"] else ""
+        lines.append(f"setting '{name}'{where}: {error['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def environment_names(cls: type[_SettingsBase]) -> dict[str, str]:
+    """The environment variable of every setting, for help texts."""
+    prefix = str(cls.model_config.get("env_prefix", ENV_PREFIX))
+    return {name: f"{prefix}{name.upper()}" for name in cls.model_fields}
+

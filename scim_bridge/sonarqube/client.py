@@ -1,0 +1,127 @@
+"""The one interface the rest of scim-bridge uses to talk to SonarQube, whatever its version.
+
+Two implementations exist: `V1Client` (web services `api/users/*`, `api/user_groups/*`; every version) and
+`V2Client` (`api/v2/*`; SonarQube 10.4+), chosen from `api/server/version` by `open_client`.
+Every method raises only `SonarQubeError` subclasses (see `errors.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from scim_bridge.sonarqube.models import (
+    Caller,
+    Dialect,
+    GroupRef,
+    SamlSettings,
+    SonarGroup,
+    SonarUser,
+    SonarVersion,
+    UserRef,
+)
+
+
+class SonarQubeClient(Protocol):
+    """User and group administration on one SonarQube server, with one token."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    @property
+    def version(self) -> SonarVersion: ...
+
+    # -- server --------------------------------------------------------------------------------------
+    async def status(self) -> str:
+        """`api/system/status`: `UP`, `STARTING`, `DOWN`, …"""
+        ...
+
+    async def current_user(self) -> Caller:
+        """The token's owner and whether it may administer SonarQube (raises `Unauthorized`)."""
+        ...
+
+    async def saml_settings(self) -> SamlSettings:
+        """Whether SAML authentication is on, and which assertion attributes give login and groups."""
+        ...
+
+    # -- users ---------------------------------------------------------------------------------------
+    async def get_user(self, user_id: str) -> SonarUser | None:
+        """The user with this uuid, active or deactivated; `None` when unknown. Only on dialects with ids."""
+        ...
+
+    async def find_user(self, login: str) -> SonarUser | None:
+        """The user with exactly this login (case-sensitive), active or deactivated."""
+        ...
+
+    async def find_user_by_external_login(self, external_login: str, provider: str) -> SonarUser | None:
+        """The user linked to `provider` with this external login, active or deactivated."""
+        ...
+
+    async def create_user(self, login: str, name: str, email: str | None) -> SonarUser:
+        """Create a non-local user, or reactivate the deactivated user with this login.
+
+        A replay after a lost response that finds the same user already created succeeds.
+        """
+        ...
+
+    async def update_user(
+        self, user: UserRef, *, name: str | None = None, email: str | None = None
+    ) -> SonarUser:
+        """Change name and/or e-mail (`""` clears the e-mail); `None` leaves a field unchanged."""
+        ...
+
+    async def rename_user(self, user: UserRef, new_login: str) -> SonarUser:
+        """Change the login; returns the user as it is afterwards."""
+        ...
+
+    async def link_identity(self, user: UserRef, provider: str, external_login: str) -> None:
+        """Link the user to an identity provider (`saml`) so its first login lands on this account."""
+        ...
+
+    async def deactivate_user(self, user: UserRef) -> None:
+        """Deactivate (idempotent): SonarQube drops memberships, tokens, permissions and the e-mail."""
+        ...
+
+    async def anonymize_user(self, user: UserRef) -> None:
+        """Anonymise a deactivated user; its login is gone for good."""
+        ...
+
+    async def user_groups(self, user: UserRef) -> list[SonarGroup]:
+        """Every group the (active) user belongs to, all pages."""
+        ...
+
+    # -- groups --------------------------------------------------------------------------------------
+    async def get_group(self, group_id: str) -> SonarGroup | None:
+        """The group with this uuid; `None` when unknown. Only on dialects with ids."""
+        ...
+
+    async def find_group(self, name: str) -> SonarGroup | None:
+        """The group with this name, compared case-insensitively as SCIM's `displayName` is."""
+        ...
+
+    async def create_group(self, name: str, description: str | None = None) -> SonarGroup:
+        """Create a group; a replay after a lost response that finds it created succeeds."""
+        ...
+
+    async def rename_group(self, group: GroupRef, new_name: str) -> SonarGroup:
+        """Rename a group (a no-op when the name is unchanged)."""
+        ...
+
+    async def delete_group(self, group: GroupRef) -> None:
+        """Delete a group; a replay that finds it already gone succeeds."""
+        ...
+
+    async def add_member(self, group: GroupRef, user: UserRef) -> None:
+        """Add a member; adding a present member succeeds (10.4+ "already a member" is success)."""
+        ...
+
+    async def remove_member(self, group: GroupRef, user: UserRef) -> None:
+        """Remove a member; removing an absent member succeeds."""
+        ...
+
+    async def group_members(self, group: GroupRef) -> list[UserRef]:
+        """Every active member of the group, all pages (login always, uuid where the dialect has it)."""
+        ...
+
+    async def close(self) -> None:
+        """Release the HTTP session if the client opened it."""
+        ...
