@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from scim_bridge import __version__
 from scim_bridge.config import ConfigError, EmulatorProfileName, EmulatorSettings, load_settings
 from scim_bridge.logs import configure_logging
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--port", type=int, help="listen port (default 9000, like SonarQube)")
     emulator.add_argument("--admin-token", help="token of the seeded 'admin' user")
     emulator.add_argument(
-        "--profile", choices=get_args(EmulatorProfileName), help="SonarQube version to imitate (default 2025.6)"
+        "--profile",
+        choices=get_args(EmulatorProfileName),
+        help="SonarQube version to imitate (default 2025.6)",
     )
     emulator.add_argument(
         "--saml", action="store_true", default=None, help="start with SAML authentication enabled"

@@ -51,7 +51,7 @@ class FileSecret:
 
 
 class _SettingsBase(BaseSettings):
-    """Shared loading rules: flags (init values) > environment > TOML file > defaults; unknown keys refused."""
+    """Loading rules: flags > environment > TOML file > defaults; unknown keys refused."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
     toml_file: ClassVar[Path | None] = None
@@ -136,4 +136,3 @@ def environment_names(cls: type[_SettingsBase]) -> dict[str, str]:
     """The environment variable of every setting, for help texts."""
     prefix = str(cls.model_config.get("env_prefix", ENV_PREFIX))
     return {name: f"{prefix}{name.upper()}" for name in cls.model_fields}
-
