@@ -1,0 +1,84 @@
+"""What the store keeps about SCIM resources: plain frozen values, independent of any backend."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+ResourceType = Literal["User", "Group"]
+
+
+def casefold_key(text: str) -> str:
+    """The key under which a case-insensitive SCIM string (`userName`, `displayName`) is matched.
+
+    Unicode canonical caseless matching (NFD, casefold, then NFC): `Straße` matches `STRASSE`, and a
+    precomposed `é` matches `e` + combining accent. Changing this function needs a migration that
+    recomputes the stored keys.
+    """
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
+
+
+def _require_aware(**stamps: datetime) -> None:
+    for name, stamp in stamps.items():
+        if stamp.utcoffset() is None:
+            raise ValueError(f"{name} must be a timezone-aware datetime")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserRecord:
+    """A SCIM user as the bridge last accepted it, and the SonarQube account it maps to."""
+
+    scim_id: str
+    user_name: str
+    sonar_login: str
+    sonar_id: str | None
+    external_id: str | None
+    active: bool
+    attributes: Mapping[str, Any]  # the user's SCIM JSON without id/meta, exactly as accepted
+    created: datetime
+    last_modified: datetime
+    version: int
+
+    def __post_init__(self) -> None:
+        _require_aware(created=self.created, last_modified=self.last_modified)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupRecord:
+    """A SCIM group as the bridge last accepted it (members are kept apart), and its SonarQube group."""
+
+    scim_id: str
+    display_name: str
+    sonar_name: str
+    sonar_id: str | None
+    external_id: str | None
+    attributes: Mapping[str, Any]  # the group's SCIM JSON without id/meta/members, exactly as accepted
+    created: datetime
+    last_modified: datetime
+    version: int
+
+    def __post_init__(self) -> None:
+        _require_aware(created=self.created, last_modified=self.last_modified)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    """One change made (or refused) through the bridge. `actor` is a login or a token hash, never a token."""
+
+    at: datetime
+    request_id: str | None
+    actor: str | None
+    action: str  # e.g. "user.created", "group.members_added"
+    resource_type: ResourceType
+    scim_id: str
+    sonar_key: str | None
+    outcome: str
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware(at=self.at)

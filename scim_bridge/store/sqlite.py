@@ -1,0 +1,614 @@
+"""The embedded state store: one SQLite file (or `:memory:`) through aiosqlite.
+
+One connection, so one writer: aiosqlite runs it on its own thread, and an `asyncio.Lock` keeps each
+operation (and each transaction) whole while other coroutines wait. The database is in WAL mode with
+`synchronous=NORMAL`, foreign keys on and a busy timeout. Writes run in `BEGIN IMMEDIATE` transactions.
+Datetimes are ISO-8601 UTC text, JSON is TEXT, and case-insensitive keys are stored casefolded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
+
+import aiosqlite
+
+from scim_bridge.store._migrations import load_migrations
+from scim_bridge.store.errors import StoreConflict, StoreError, StoreNotFound
+from scim_bridge.store.records import AuditEvent, GroupRecord, UserRecord, casefold_key
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable, Mapping
+
+    from scim_bridge.store._migrations import Migration
+    from scim_bridge.store.records import ResourceType
+
+MEMORY: Final = ":memory:"
+BUSY_TIMEOUT_SECONDS: Final = 5.0
+
+# A UNIQUE failure names "table.column"; this maps the column to the record field a caller knows. It is
+# the backstop: writes look for taken keys first, so the reported field does not depend on index order.
+_UNIQUE_FIELDS: Final = {
+    "scim_id": "scim_id",
+    "user_name_folded": "user_name",
+    "sonar_login": "sonar_login",
+    "sonar_id": "sonar_id",
+    "display_name_folded": "display_name",
+    "sonar_name": "sonar_name",
+}
+
+_USER_COLUMNS: Final = (
+    "scim_id, user_name, sonar_login, sonar_id, external_id, active, attributes,"
+    " created, last_modified, version"
+)
+_GROUP_COLUMNS: Final = (
+    "scim_id, display_name, sonar_name, sonar_id, external_id, attributes, created, last_modified, version"
+)
+_AUDIT_COLUMNS: Final = "at, request_id, actor, action, resource_type, scim_id, sonar_key, outcome, detail"
+
+# Unique keys in the order a conflict names them: (field, column). The scim_id comes first so that a
+# replayed insert is recognisable.
+_USER_UNIQUE: Final = (
+    ("scim_id", "scim_id"),
+    ("user_name", "user_name_folded"),
+    ("sonar_login", "sonar_login"),
+    ("sonar_id", "sonar_id"),
+)
+_GROUP_UNIQUE: Final = (
+    ("scim_id", "scim_id"),
+    ("display_name", "display_name_folded"),
+    ("sonar_name", "sonar_name"),
+    ("sonar_id", "sonar_id"),
+)
+
+# Look-up column per find criterion; values are always bound, never formatted into SQL.
+_USER_CRITERIA: Final = {
+    "user_name": "user_name_folded",
+    "sonar_login": "sonar_login",
+    "sonar_id": "sonar_id",
+    "external_id": "external_id",
+}
+_GROUP_CRITERIA: Final = {
+    "display_name": "display_name_folded",
+    "sonar_name": "sonar_name",
+    "sonar_id": "sonar_id",
+    "external_id": "external_id",
+}
+
+
+# -- value codecs ------------------------------------------------------------------------------------------
+def _text_from_datetime(stamp: datetime) -> str:
+    return stamp.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _datetime_from_text(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _text_from_json(attributes: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(dict(attributes), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"attributes are not JSON-serialisable: {exc}") from exc
+
+
+def _user_from_row(row: sqlite3.Row) -> UserRecord:
+    return UserRecord(
+        scim_id=row["scim_id"],
+        user_name=row["user_name"],
+        sonar_login=row["sonar_login"],
+        sonar_id=row["sonar_id"],
+        external_id=row["external_id"],
+        active=bool(row["active"]),
+        attributes=json.loads(row["attributes"]),
+        created=_datetime_from_text(row["created"]),
+        last_modified=_datetime_from_text(row["last_modified"]),
+        version=row["version"],
+    )
+
+
+def _user_params(record: UserRecord) -> dict[str, Any]:
+    return {
+        "scim_id": record.scim_id,
+        "user_name": record.user_name,
+        "user_name_folded": casefold_key(record.user_name),
+        "sonar_login": record.sonar_login,
+        "sonar_id": record.sonar_id,
+        "external_id": record.external_id,
+        "active": int(record.active),
+        "attributes": _text_from_json(record.attributes),
+        "created": _text_from_datetime(record.created),
+        "last_modified": _text_from_datetime(record.last_modified),
+        "version": record.version,
+    }
+
+
+def _group_from_row(row: sqlite3.Row) -> GroupRecord:
+    return GroupRecord(
+        scim_id=row["scim_id"],
+        display_name=row["display_name"],
+        sonar_name=row["sonar_name"],
+        sonar_id=row["sonar_id"],
+        external_id=row["external_id"],
+        attributes=json.loads(row["attributes"]),
+        created=_datetime_from_text(row["created"]),
+        last_modified=_datetime_from_text(row["last_modified"]),
+        version=row["version"],
+    )
+
+
+def _group_params(record: GroupRecord) -> dict[str, Any]:
+    return {
+        "scim_id": record.scim_id,
+        "display_name": record.display_name,
+        "display_name_folded": casefold_key(record.display_name),
+        "sonar_name": record.sonar_name,
+        "sonar_id": record.sonar_id,
+        "external_id": record.external_id,
+        "attributes": _text_from_json(record.attributes),
+        "created": _text_from_datetime(record.created),
+        "last_modified": _text_from_datetime(record.last_modified),
+        "version": record.version,
+    }
+
+
+def _audit_from_row(row: sqlite3.Row) -> AuditEvent:
+    return AuditEvent(
+        at=_datetime_from_text(row["at"]),
+        request_id=row["request_id"],
+        actor=row["actor"],
+        action=row["action"],
+        resource_type=cast("ResourceType", row["resource_type"]),
+        scim_id=row["scim_id"],
+        sonar_key=row["sonar_key"],
+        outcome=row["outcome"],
+        detail=row["detail"],
+    )
+
+
+# -- small helpers -----------------------------------------------------------------------------------------
+def _one_criterion(columns: Mapping[str, str], criteria: Mapping[str, str | None]) -> tuple[str, str]:
+    """The look-up column and value of the single criterion given; `ValueError` unless exactly one is."""
+    given = [(name, value) for name, value in criteria.items() if value is not None]
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of {', '.join(criteria)}")
+    name, value = given[0]
+    key = casefold_key(value) if columns[name].endswith("_folded") else value
+    return columns[name], key
+
+
+def _check_page(offset: int, limit: int) -> None:
+    if offset < 0 or limit < 0:
+        raise ValueError("offset and limit must not be negative")
+
+
+def _distinct_ids(user_ids: Iterable[str]) -> list[str]:
+    if isinstance(user_ids, str):
+        raise TypeError("user_ids must be an iterable of ids, not one string")
+    return list(dict.fromkeys(user_ids))
+
+
+def _conflict_from(exc: sqlite3.IntegrityError) -> StoreConflict | None:
+    """The conflict a UNIQUE failure ("UNIQUE constraint failed: table.column") stands for."""
+    if exc.sqlite_errorname not in {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}:
+        return None
+    column = str(exc).rpartition(".")[2]
+    field = _UNIQUE_FIELDS.get(column)
+    return None if field is None else StoreConflict(field, f"{field} is already taken")
+
+
+def split_statements(script: str) -> list[str]:
+    """The statements of a migration script, one per `;`-terminated chunk (comments may trail)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    leftover = [line for line in pending.splitlines() if line.strip() and not line.lstrip().startswith("--")]
+    if leftover:
+        raise StoreError("migration script ends with an incomplete statement")
+    return statements
+
+
+class SqliteStore:
+    """The `StateStore` on one SQLite database. Build it with `await SqliteStore.open(path)`."""
+
+    def __init__(self, db: aiosqlite.Connection, location: str) -> None:
+        self._db: aiosqlite.Connection | None = db
+        self._location = location
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self._location!r})"
+
+    @classmethod
+    async def open(cls, location: Path | Literal[":memory:"]) -> SqliteStore:
+        """Open (or create) the database at `location`, configure it and bring its schema up to date.
+
+        A new file is created readable by its owner only: it holds personal data.
+        """
+        where = MEMORY if location == MEMORY else str(_create_private_file(Path(location)))
+        try:
+            db = await aiosqlite.connect(where, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {where}: {exc}") from exc
+        store = cls(db, where)
+        try:
+            await store._configure()
+            await store._migrate(load_migrations("sqlite"))
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def _connection(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, held alone for one operation; sqlite3 errors become `StoreError`s."""
+        async with self._lock:
+            if self._db is None:
+                raise StoreError("the store is closed")
+            try:
+                yield self._db
+            except sqlite3.IntegrityError as exc:
+                conflict = _conflict_from(exc)
+                if conflict is not None:
+                    raise conflict from exc
+                raise StoreError(f"{what}: {exc}") from exc
+            except sqlite3.Error as exc:
+                raise StoreError(f"{what}: {exc}") from exc
+
+    @asynccontextmanager
+    async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction: committed if the block succeeds, rolled back otherwise (also on cancel)."""
+        async with self._connection(what) as db:
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                yield db
+            except BaseException:
+                # Queued on the connection's thread before the lock is released, so nothing slips in.
+                await db.rollback()
+                raise
+            await db.commit()
+
+    async def _configure(self) -> None:
+        async with self._connection("configure SQLite") as db:
+            db.row_factory = sqlite3.Row
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+
+    async def _migrate(self, migrations: tuple[Migration, ...]) -> None:
+        """Apply the migrations newer than the database, each in its own transaction."""
+        known = len(migrations)
+        while True:
+            async with self._transaction("migrate schema") as db:
+                await db.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                )
+                rows = list(await db.execute_fetchall("SELECT MAX(version) FROM schema_version"))
+                current = rows[0][0] or 0
+                if current > known:
+                    raise StoreError(
+                        f"the database {self._location} has schema version {current}, newer than the "
+                        f"{known} this scim-bridge knows: run a newer scim-bridge or restore a backup"
+                    )
+                if current == known:
+                    return
+                migration = migrations[current]
+                for statement in split_statements(migration.sql):
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, _text_from_datetime(datetime.now(UTC))),
+                )
+
+    async def _fetch_all(self, what: str, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        async with self._connection(what) as db:
+            return list(await db.execute_fetchall(sql, params))
+
+    async def _fetch_one(self, what: str, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        rows = await self._fetch_all(what, sql, params)
+        return rows[0] if rows else None
+
+    @staticmethod
+    async def _check_version(
+        db: aiosqlite.Connection, table: str, resource_type: ResourceType, scim_id: str, expected: int
+    ) -> None:
+        """`StoreNotFound` unless the resource exists, `StoreConflict("version")` unless it has `expected`."""
+        sql = f"SELECT version FROM {table} WHERE scim_id = ?"  # noqa: S608 - table is one of two constants
+        rows = list(await db.execute_fetchall(sql, (scim_id,)))
+        if not rows:
+            raise StoreNotFound(resource_type, (scim_id,))
+        if rows[0][0] != expected:
+            raise StoreConflict("version", f"stored version is {rows[0][0]}, expected {expected}")
+
+    @staticmethod
+    async def _refuse_taken(
+        db: aiosqlite.Connection,
+        table: str,
+        keys: tuple[tuple[str, str], ...],
+        params: Mapping[str, Any],
+        *,
+        updating: bool,
+    ) -> None:
+        """`StoreConflict` naming the first unique key that another row already holds."""
+        this_row = params["scim_id"] if updating else None
+        for field, column in keys:
+            if params[column] is None:
+                continue
+            sql = f"SELECT 1 FROM {table} WHERE {column} = ? AND scim_id IS NOT ?"  # noqa: S608 - constants
+            if list(await db.execute_fetchall(sql, (params[column], this_row))):
+                raise StoreConflict(field, f"{field} is already taken")
+
+    async def _page(self, table: str, columns: str, offset: int, limit: int) -> tuple[list[sqlite3.Row], int]:
+        _check_page(offset, limit)
+        async with self._connection(f"list {table}") as db:
+            counted = await db.execute_fetchall(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - constant table
+            total = next(iter(counted))[0]
+            rows = await db.execute_fetchall(
+                f"SELECT {columns} FROM {table} ORDER BY created, seq LIMIT ? OFFSET ?",  # noqa: S608 - constants
+                (limit, offset),
+            )
+            return list(rows), total
+
+    # -- users -------------------------------------------------------------------------------------------
+    async def get_user(self, scim_id: str) -> UserRecord | None:
+        sql = f"SELECT {_USER_COLUMNS} FROM scim_users WHERE scim_id = ?"  # noqa: S608 - constant columns
+        row = await self._fetch_one("get user", sql, (scim_id,))
+        return None if row is None else _user_from_row(row)
+
+    async def find_user(
+        self,
+        *,
+        user_name: str | None = None,
+        sonar_login: str | None = None,
+        sonar_id: str | None = None,
+        external_id: str | None = None,
+    ) -> UserRecord | None:
+        column, key = _one_criterion(
+            _USER_CRITERIA,
+            {
+                "user_name": user_name,
+                "sonar_login": sonar_login,
+                "sonar_id": sonar_id,
+                "external_id": external_id,
+            },
+        )
+        row = await self._fetch_one(
+            "find user",
+            f"SELECT {_USER_COLUMNS} FROM scim_users WHERE {column} = ? ORDER BY created, seq LIMIT 1",  # noqa: S608 - column from a fixed table
+            (key,),
+        )
+        return None if row is None else _user_from_row(row)
+
+    async def list_users(self, *, offset: int, limit: int) -> tuple[list[UserRecord], int]:
+        rows, total = await self._page("scim_users", _USER_COLUMNS, offset, limit)
+        return [_user_from_row(row) for row in rows], total
+
+    async def insert_user(self, record: UserRecord) -> None:
+        params = _user_params(record)
+        async with self._transaction("insert user") as db:
+            await self._refuse_taken(db, "scim_users", _USER_UNIQUE, params, updating=False)
+            await db.execute(
+                "INSERT INTO scim_users (scim_id, user_name, user_name_folded, sonar_login, sonar_id,"
+                " external_id, active, attributes, created, last_modified, version)"
+                " VALUES (:scim_id, :user_name, :user_name_folded, :sonar_login, :sonar_id,"
+                " :external_id, :active, :attributes, :created, :last_modified, :version)",
+                params,
+            )
+
+    async def update_user(self, record: UserRecord, *, expected_version: int) -> None:
+        params = _user_params(record)
+        async with self._transaction("update user") as db:
+            await self._check_version(db, "scim_users", "User", record.scim_id, expected_version)
+            await self._refuse_taken(db, "scim_users", _USER_UNIQUE, params, updating=True)
+            await db.execute(
+                "UPDATE scim_users SET user_name = :user_name, user_name_folded = :user_name_folded,"
+                " sonar_login = :sonar_login, sonar_id = :sonar_id, external_id = :external_id,"
+                " active = :active, attributes = :attributes, created = :created,"
+                " last_modified = :last_modified, version = :version"
+                " WHERE scim_id = :scim_id",
+                params,
+            )
+
+    async def delete_user(self, scim_id: str) -> bool:
+        async with self._transaction("delete user") as db:
+            cursor = await db.execute("DELETE FROM scim_users WHERE scim_id = ?", (scim_id,))
+            return cursor.rowcount > 0
+
+    # -- groups ------------------------------------------------------------------------------------------
+    async def get_group(self, scim_id: str) -> GroupRecord | None:
+        sql = f"SELECT {_GROUP_COLUMNS} FROM scim_groups WHERE scim_id = ?"  # noqa: S608 - constant columns
+        row = await self._fetch_one("get group", sql, (scim_id,))
+        return None if row is None else _group_from_row(row)
+
+    async def find_group(
+        self,
+        *,
+        display_name: str | None = None,
+        sonar_name: str | None = None,
+        sonar_id: str | None = None,
+        external_id: str | None = None,
+    ) -> GroupRecord | None:
+        column, key = _one_criterion(
+            _GROUP_CRITERIA,
+            {
+                "display_name": display_name,
+                "sonar_name": sonar_name,
+                "sonar_id": sonar_id,
+                "external_id": external_id,
+            },
+        )
+        row = await self._fetch_one(
+            "find group",
+            f"SELECT {_GROUP_COLUMNS} FROM scim_groups WHERE {column} = ? ORDER BY created, seq LIMIT 1",  # noqa: S608 - column from a fixed table
+            (key,),
+        )
+        return None if row is None else _group_from_row(row)
+
+    async def list_groups(self, *, offset: int, limit: int) -> tuple[list[GroupRecord], int]:
+        rows, total = await self._page("scim_groups", _GROUP_COLUMNS, offset, limit)
+        return [_group_from_row(row) for row in rows], total
+
+    async def insert_group(self, record: GroupRecord) -> None:
+        params = _group_params(record)
+        async with self._transaction("insert group") as db:
+            await self._refuse_taken(db, "scim_groups", _GROUP_UNIQUE, params, updating=False)
+            await db.execute(
+                "INSERT INTO scim_groups (scim_id, display_name, display_name_folded, sonar_name, sonar_id,"
+                " external_id, attributes, created, last_modified, version)"
+                " VALUES (:scim_id, :display_name, :display_name_folded, :sonar_name, :sonar_id,"
+                " :external_id, :attributes, :created, :last_modified, :version)",
+                params,
+            )
+
+    async def update_group(self, record: GroupRecord, *, expected_version: int) -> None:
+        params = _group_params(record)
+        async with self._transaction("update group") as db:
+            await self._check_version(db, "scim_groups", "Group", record.scim_id, expected_version)
+            await self._refuse_taken(db, "scim_groups", _GROUP_UNIQUE, params, updating=True)
+            await db.execute(
+                "UPDATE scim_groups SET display_name = :display_name,"
+                " display_name_folded = :display_name_folded, sonar_name = :sonar_name,"
+                " sonar_id = :sonar_id, external_id = :external_id, attributes = :attributes,"
+                " created = :created, last_modified = :last_modified, version = :version"
+                " WHERE scim_id = :scim_id",
+                params,
+            )
+
+    async def delete_group(self, scim_id: str) -> bool:
+        async with self._transaction("delete group") as db:
+            cursor = await db.execute("DELETE FROM scim_groups WHERE scim_id = ?", (scim_id,))
+            return cursor.rowcount > 0
+
+    # -- desired memberships -----------------------------------------------------------------------------
+    @staticmethod
+    async def _require_group(db: aiosqlite.Connection, group_id: str) -> None:
+        rows = list(await db.execute_fetchall("SELECT 1 FROM scim_groups WHERE scim_id = ?", (group_id,)))
+        if not rows:
+            raise StoreNotFound("Group", (group_id,))
+
+    @staticmethod
+    async def _require_users(db: aiosqlite.Connection, user_ids: list[str]) -> None:
+        rows = await db.execute_fetchall(
+            "SELECT scim_id FROM scim_users WHERE scim_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(user_ids),),
+        )
+        missing = set(user_ids) - {row[0] for row in rows}
+        if missing:
+            raise StoreNotFound("User", tuple(sorted(missing)))
+
+    async def add_members(self, group_id: str, user_ids: Iterable[str]) -> None:
+        ids = _distinct_ids(user_ids)
+        async with self._transaction("add members") as db:
+            await self._require_group(db, group_id)
+            await self._require_users(db, ids)
+            await db.executemany(
+                "INSERT INTO group_members (group_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(group_id, user_id) for user_id in ids],
+            )
+
+    async def remove_members(self, group_id: str, user_ids: Iterable[str]) -> None:
+        ids = _distinct_ids(user_ids)
+        async with self._transaction("remove members") as db:
+            await self._require_group(db, group_id)
+            await db.execute(
+                "DELETE FROM group_members"
+                " WHERE group_id = ? AND user_id IN (SELECT value FROM json_each(?))",
+                (group_id, json.dumps(ids)),
+            )
+
+    async def replace_members(self, group_id: str, user_ids: Iterable[str]) -> None:
+        ids = _distinct_ids(user_ids)
+        async with self._transaction("replace members") as db:
+            await self._require_group(db, group_id)
+            await self._require_users(db, ids)
+            await db.execute("DELETE FROM group_members WHERE group_id = ?", (group_id,))
+            await db.executemany(
+                "INSERT INTO group_members (group_id, user_id) VALUES (?, ?)",
+                [(group_id, user_id) for user_id in ids],
+            )
+
+    async def members_of(self, group_id: str) -> set[str]:
+        rows = await self._fetch_all(
+            "list members", "SELECT user_id FROM group_members WHERE group_id = ?", (group_id,)
+        )
+        return {row[0] for row in rows}
+
+    async def groups_of(self, user_id: str) -> set[str]:
+        rows = await self._fetch_all(
+            "list groups of user", "SELECT group_id FROM group_members WHERE user_id = ?", (user_id,)
+        )
+        return {row[0] for row in rows}
+
+    # -- audit and lifecycle -----------------------------------------------------------------------------
+    async def append_audit(self, event: AuditEvent) -> None:
+        async with self._transaction("append audit event") as db:
+            await db.execute(
+                f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns
+                (
+                    _text_from_datetime(event.at),
+                    event.request_id,
+                    event.actor,
+                    event.action,
+                    event.resource_type,
+                    event.scim_id,
+                    event.sonar_key,
+                    event.outcome,
+                    event.detail,
+                ),
+            )
+
+    async def audit_trail(self, *, scim_id: str | None = None, limit: int = 100) -> list[AuditEvent]:
+        _check_page(0, limit)
+        if scim_id is None:
+            rows = await self._fetch_all(
+                "read audit trail",
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_events ORDER BY at DESC, seq DESC LIMIT ?",  # noqa: S608 - constant columns
+                (limit,),
+            )
+        else:
+            rows = await self._fetch_all(
+                "read audit trail",
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE scim_id = ?"  # noqa: S608 - constant columns
+                " ORDER BY at DESC, seq DESC LIMIT ?",
+                (scim_id, limit),
+            )
+        return [_audit_from_row(row) for row in rows]
+
+    async def ping(self) -> None:
+        async with self._transaction("ping") as db:
+            now = _text_from_datetime(datetime.now(UTC))
+            cursor = await db.execute("UPDATE store_heartbeat SET beat_at = ? WHERE id = 1", (now,))
+            if cursor.rowcount != 1:
+                raise StoreError("the store's heartbeat row is missing")
+
+    async def close(self) -> None:
+        async with self._lock:
+            db, self._db = self._db, None
+            if db is not None:
+                try:
+                    await db.close()
+                except sqlite3.Error as exc:
+                    raise StoreError(f"closing {self._location}: {exc}") from exc
+
+
+def _create_private_file(path: Path) -> Path:
+    """Create the database's directory and an empty file readable by its owner only, if missing; the
+    absolute path. (Blocking, but once at start.)"""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the SQLite database {path}: {exc.strerror}") from exc
+    return path.absolute()

@@ -1,0 +1,191 @@
+"""What only the SQLite backend promises: its pragmas, its migrations, its file, and error translation."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import stat
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
+
+import pytest
+
+from scim_bridge.store import SqliteStore, StoreError, UserRecord
+from scim_bridge.store._migrations import Migration, load_migrations
+from scim_bridge.store.sqlite import split_statements
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+MakeUser = Callable[..., UserRecord]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "store.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
+    """A file-backed SQLite store, closed after the test."""
+    opened = await SqliteStore.open(db_path)
+    yield opened
+    await opened.close()
+
+
+def schema_rows(path: Path) -> list[tuple[int, str, str]]:
+    with sqlite3.connect(path) as raw:
+        rows = raw.execute("SELECT version, name, applied_at FROM schema_version ORDER BY version").fetchall()
+    raw.close()
+    return rows
+
+
+def file_modes(path: Path) -> tuple[int, int]:
+    """The permission bits of a file and of its directory."""
+    return stat.S_IMODE(path.stat().st_mode), stat.S_IMODE(path.parent.stat().st_mode)
+
+
+def write_garbage(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"this is not a database, just text long enough to look like a header" * 20)
+
+
+def set_schema_version(path: Path, version: int) -> None:
+    with sqlite3.connect(path) as raw:
+        raw.execute("INSERT INTO schema_version VALUES (?, 'future', '2099-01-01T00:00')", (version,))
+    raw.close()
+
+
+@pytest.mark.parametrize(
+    ("pragma", "expected"),
+    [("journal_mode", "wal"), ("synchronous", 1), ("foreign_keys", 1), ("busy_timeout", 5000)],
+)
+async def test_pragmas(store: SqliteStore, pragma: str, expected: object) -> None:
+    """The connection runs in WAL mode with synchronous=NORMAL, foreign keys on and a busy timeout."""
+    assert store._db is not None
+    rows = list(await store._db.execute_fetchall(f"PRAGMA {pragma}"))
+    assert expected == rows[0][0]
+
+
+async def test_new_file_is_private(store: SqliteStore, db_path: Path) -> None:
+    """A new database file is readable by its owner only, in a directory only its owner may enter."""
+    assert file_modes(db_path) == (0o600, 0o700)
+
+
+def test_shipped_migrations_are_contiguous_and_split() -> None:
+    """Shipped SQLite migrations are numbered 1..N and each splits into complete statements."""
+    migrations = load_migrations("sqlite")
+    assert list(range(1, len(migrations) + 1)) == [migration.version for migration in migrations]
+    for migration in migrations:
+        assert all(sqlite3.complete_statement(statement) for statement in split_statements(migration.sql))
+
+
+async def test_migrations_run_once(db_path: Path, make_user: MakeUser) -> None:
+    """Each migration is recorded once; reopening applies nothing again and keeps the data."""
+    first = await SqliteStore.open(db_path)
+    await first.insert_user(make_user("alice"))
+    await first.close()
+    applied = schema_rows(db_path)
+    assert [(m.version, m.name) for m in load_migrations("sqlite")] == [row[:2] for row in applied]
+    second = await SqliteStore.open(db_path)
+    try:
+        assert applied == schema_rows(db_path)
+        assert await second.get_user("u-alice") is not None
+    finally:
+        await second.close()
+
+
+async def test_future_schema_version_is_refused(db_path: Path) -> None:
+    """A database migrated by a newer scim-bridge is refused with a clear error, and left untouched."""
+    await (await SqliteStore.open(db_path)).close()
+    known = len(load_migrations("sqlite"))
+    set_schema_version(db_path, known + 1)
+    with pytest.raises(StoreError, match=rf"schema version {known + 1}, newer than the {known}"):
+        await SqliteStore.open(db_path)
+    assert known + 1 == schema_rows(db_path)[-1][0]
+
+
+async def test_failed_migration_is_rolled_back(store: SqliteStore) -> None:
+    """A migration that fails part-way leaves no trace: neither its tables nor its version row."""
+    known = load_migrations("sqlite")
+    broken = Migration(len(known) + 1, "broken", "CREATE TABLE half_done (a TEXT);\nSELECT * FROM missing;\n")
+    with pytest.raises(StoreError, match="missing"):
+        await store._migrate((*known, broken))
+    assert store._db is not None
+    tables = {row[0] for row in await store._db.execute_fetchall("SELECT name FROM sqlite_master")}
+    assert "half_done" not in tables
+    versions = [row[0] for row in await store._db.execute_fetchall("SELECT version FROM schema_version")]
+    assert len(known) == max(versions)
+    await store.ping()
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        pytest.param("CREATE TABLE a (x);\n", ["CREATE TABLE a (x);"], id="one"),
+        pytest.param(
+            "-- head\nCREATE TABLE a (x);\n\nCREATE TABLE b (y);\n",
+            ["-- head\nCREATE TABLE a (x);", "CREATE TABLE b (y);"],
+            id="comment-leads",
+        ),
+        pytest.param(
+            "CREATE TABLE a (\n  x TEXT -- why; not a split\n);\n-- trailing note\n",
+            ["CREATE TABLE a (\n  x TEXT -- why; not a split\n);"],
+            id="comment-with-semicolon",
+        ),
+        pytest.param("INSERT INTO a VALUES ('x;y');\n", ["INSERT INTO a VALUES ('x;y');"], id="in-string"),
+        pytest.param("", [], id="empty"),
+    ],
+)
+def test_split_statements(script: str, expected: list[str]) -> None:
+    """Migration scripts split at statement ends only, never inside strings or comments."""
+    assert expected == split_statements(script)
+
+
+def test_split_statements_refuses_a_dangling_statement() -> None:
+    """A script whose last statement lacks its semicolon is an error, not silently dropped."""
+    with pytest.raises(StoreError, match="incomplete"):
+        split_statements("CREATE TABLE a (x);\nCREATE TABLE b (y)\n")
+
+
+async def test_not_a_database_is_a_store_error(db_path: Path) -> None:
+    """Opening a file that is not SQLite raises StoreError caused by the sqlite3 error."""
+    write_garbage(db_path)
+    with pytest.raises(StoreError, match="not a database") as caught:
+        await SqliteStore.open(db_path)
+    assert isinstance(caught.value.__cause__, sqlite3.Error)
+
+
+async def test_sqlite_errors_are_translated(store: SqliteStore) -> None:
+    """A failing statement surfaces as StoreError naming the operation, chained to the sqlite3 error."""
+    assert store._db is not None
+    await store._db.execute("DROP TABLE audit_events")
+    with pytest.raises(StoreError, match="read audit trail: no such table") as caught:
+        await store.audit_trail()
+    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+
+
+async def test_ping_fails_without_its_heartbeat_row(store: SqliteStore) -> None:
+    """ping reports a store that cannot complete its write."""
+    assert store._db is not None
+    await store._db.execute("DELETE FROM store_heartbeat")
+    with pytest.raises(StoreError, match="heartbeat"):
+        await store.ping()
+
+
+async def test_cancelled_write_leaves_the_store_usable(store: SqliteStore, make_user: MakeUser) -> None:
+    """A write cancelled mid-transaction is rolled back and does not block the next one."""
+    task = asyncio.create_task(store.insert_user(make_user("alice")))
+    await asyncio.sleep(0)  # let it take the lock and start its transaction
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert store._db is not None
+    assert not store._db.in_transaction
+    await store.insert_user(make_user("bob"))
+    assert [record.scim_id for record in (await store.list_users(offset=0, limit=10))[0]] == ["u-bob"]
+
+
+async def test_repr_names_the_location(store: SqliteStore, db_path: Path) -> None:
+    """The store's repr says where its data lives."""
+    assert f"SqliteStore({str(db_path)!r})" == repr(store)
