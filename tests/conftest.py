@@ -1,20 +1,19 @@
-"""Fixtures shared by every test: the SonarQube emulator served on a real port, and its test controls."""
+"""Fixtures shared by every test: the SonarQube emulator served on a real port, and a caller for it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from scim_bridge.emulator import EmulatorConfig, create_emulator_app
+from tests.support import ADMIN_TOKEN, EmulatorFactory, Sonar, SonarFactory
 
-ADMIN_TOKEN = "test-admin-token"
-PROFILES = ("9.9", "10.8", "2025.6", "26.7")
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
-EmulatorFactory = Callable[..., Awaitable[TestServer]]
+    from aiohttp.test_utils import TestServer
 
 
 @pytest.fixture
@@ -28,136 +27,11 @@ def emulator_factory(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> Em
     return start
 
 
-class EmulatorControl:
-    """The emulator's `/_emulator/` test controls, over HTTP like any other client."""
-
-    def __init__(self, server: TestServer, session: aiohttp.ClientSession) -> None:
-        self.server = server
-        self.session = session
-
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        async with self.session.request(method, self.server.make_url(f"/_emulator/{path}"), **kwargs) as resp:
-            resp.raise_for_status()
-            return await resp.json() if resp.content_type == "application/json" else None
-
-    async def state(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("GET", "state")
-        return result
-
-    async def journal(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._call("GET", "journal")
-        return result
-
-    async def clear_journal(self) -> None:
-        await self._call("DELETE", "journal")
-
-    async def reset(self) -> None:
-        await self._call("POST", "reset")
-
-    async def set_faults(self, **faults: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("PUT", "faults", json=faults)
-        return result
-
-
 @pytest.fixture
-async def http() -> Any:
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A plain HTTP client session for talking to test servers."""
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-class Reply:
-    """One emulator answer: status, headers and the body (parsed JSON, text, or None when empty)."""
-
-    def __init__(self, status: int, headers: Mapping[str, str], body: Any) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    @property
-    def errors(self) -> list[str]:
-        """The messages of a v1 error answer."""
-        return [error["msg"] for error in self.body["errors"]]
-
-    @property
-    def message(self) -> str:
-        """The message of a v2 error answer."""
-        message: str = self.body["message"]
-        return message
-
-    def __repr__(self) -> str:
-        return f"Reply({self.status}, {self.body!r})"
-
-
-class Sonar:
-    """An emulator seen as a SonarQube client sees it: v1 form posts, v2 JSON, a token as Basic `token:`."""
-
-    def __init__(self, server: TestServer, session: aiohttp.ClientSession, profile: str, token: str) -> None:
-        self.server = server
-        self.session = session
-        self.profile = profile
-        self.token = token
-        self.control = EmulatorControl(server, session)
-
-    def as_user(self, token: str) -> Sonar:
-        """The same emulator, called with another user's token."""
-        return Sonar(self.server, self.session, self.profile, token)
-
-    async def request(
-        self, method: str, path: str, *, authorization: str | None = "token", **kwargs: Any
-    ) -> Reply:
-        """`authorization`: "token" sends the token as Basic `token:`, None sends nothing, else sent as is."""
-        headers = dict(kwargs.pop("headers", {}))
-        if authorization == "token":
-            headers["Authorization"] = aiohttp.encode_basic_auth(self.token)
-        elif authorization is not None:
-            headers["Authorization"] = authorization
-        async with self.session.request(
-            method, self.server.make_url(path), headers=headers, **kwargs
-        ) as resp:
-            text = await resp.text()
-            body: Any = None
-            if text:
-                body = await resp.json() if resp.content_type == "application/json" else text
-            return Reply(resp.status, resp.headers, body)
-
-    async def get(self, path: str, params: Any = None, **kwargs: Any) -> Reply:
-        return await self.request("GET", path, params=params, **kwargs)
-
-    async def post(self, path: str, data: Any = None, **kwargs: Any) -> Reply:
-        """A v1 POST with a form body (a list of pairs repeats a parameter)."""
-        return await self.request("POST", path, data=data, **kwargs)
-
-    async def create_user(self, login: str, *, local: bool = False, **fields: str) -> Reply:
-        """A v1 user; non-local by default so that no password is needed."""
-        data = {
-            "login": login,
-            "name": fields.pop("name", login.title()),
-            "local": str(local).lower(),
-            **fields,
-        }
-        if local:
-            data.setdefault("password", "secret-password")
-        return await self.post("api/users/create", data)
-
-    async def user_token(self, login: str, name: str = "test") -> str:
-        """A new token for `login`, generated by the admin."""
-        reply = await self.post("api/user_tokens/generate", {"login": login, "name": name})
-        assert reply.status == 200, reply
-        token: str = reply.body["token"]
-        return token
-
-    async def user_state(self, login: str) -> dict[str, Any]:
-        """The emulator's internal record of the user with that login."""
-        users = (await self.control.state())["users"]
-        return next(user for user in users if user["login"] == login)
-
-    async def group_state(self, name: str) -> dict[str, Any]:
-        groups = (await self.control.state())["groups"]
-        return next(group for group in groups if group["name"] == name)
-
-
-SonarFactory = Callable[..., Awaitable[Sonar]]
 
 
 @pytest.fixture

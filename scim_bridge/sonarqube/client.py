@@ -1,24 +1,25 @@
 """The one interface the rest of scim-bridge uses to talk to SonarQube, whatever its version.
 
 Two implementations exist: `V1Client` (web services `api/users/*`, `api/user_groups/*`; every version) and
-`V2Client` (`api/v2/*`; SonarQube 10.4+), chosen from `api/server/version` by `open_client`.
+`V2Client` (`api/v2/*`; SonarQube 10.4+), chosen from `api/server/version` by `SonarQubeConnection.open`.
 Every method raises only `SonarQubeError` subclasses (see `errors.py`).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from scim_bridge.sonarqube.models import (
-    Caller,
-    Dialect,
-    GroupRef,
-    SamlSettings,
-    SonarGroup,
-    SonarUser,
-    SonarVersion,
-    UserRef,
-)
+if TYPE_CHECKING:
+    from scim_bridge.sonarqube.models import (
+        Caller,
+        Dialect,
+        GroupRef,
+        SamlSettings,
+        SonarGroup,
+        SonarUser,
+        SonarVersion,
+        UserRef,
+    )
 
 
 class SonarQubeClient(Protocol):

@@ -6,12 +6,14 @@ inside this package (`raise ... from exc`); callers above never see a foreign ex
     ├── AlreadyExists         400 "… already exists" (v1 has no 409)
     ├── AlreadyMember         400 "… is already a member of group …" (10.4+)
     ├── InvalidValue          400: SonarQube refused a value; `field` names it where known
-    ├── Refused               400: a SonarQube rule refused the operation (default group, last administrator, …)
+    ├── Refused               400: a SonarQube rule refused the operation (default group, last admin, …)
     ├── Unauthorized          401: the token is missing, unknown, expired or its user is deactivated
     ├── Forbidden             403: the token's user lacks "Administer System"
     ├── Unavailable           connection failures, timeouts, 429 and 502/503/504 once retries are spent
     └── UnexpectedResponse    anything else: a status or body this client does not understand
 """
+
+# ruff: noqa: N818 - the design names these errors after the outcome (NotFound, Refused), not "…Error"
 
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ class SonarQubeError(Exception):
         self.message = message
         self.status = status
         self.endpoint = endpoint
+        # Set by the transport when this answer came to a re-sent request whose earlier attempt may have
+        # been applied: a conflict ("already exists", "not found") may then be the echo of our own write.
+        self.replayed = False
 
 
 class NotFound(SonarQubeError):

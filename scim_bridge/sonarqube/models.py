@@ -23,7 +23,7 @@ _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 @dataclass(frozen=True, slots=True, order=True)
 class SonarVersion:
-    """A SonarQube version as `api/server/version` prints it: `9.9.8.100196`, `2025.6.0.115417`, `26.7.0.124771`."""
+    """A SonarQube version as `api/server/version` prints it: `9.9.8.100196`, `2025.6.0.115417`, `26.7`."""
 
     major: int
     minor: int
@@ -40,12 +40,12 @@ class SonarVersion:
 
     @property
     def is_community_build(self) -> bool:
-        """Community Builds are numbered `YY.M` (24.12, 25.x, 26.x); Server releases `YYYY.N` or `9.9`/`10.x`."""
+        """Community Builds are numbered `YY.M` (24.12, 25.x, 26.x); Server releases `YYYY.N`, 9.9, 10.x."""
         return 24 <= self.major < 100
 
     @property
     def has_v2_users_api(self) -> bool:
-        """SonarQube 10.4 and later (and every year-numbered release) serve the v2 users, groups, memberships."""
+        """SonarQube 10.4 and later (and every year-numbered release) serve v2 users, groups, memberships."""
         return self.major >= 24 or (self.major, self.minor) >= (10, 4)
 
     @property

@@ -14,7 +14,7 @@ import pytest
 from scim_bridge.emulator import PROFILES as PROFILE_TABLE
 
 if TYPE_CHECKING:
-    from conftest import Sonar, SonarFactory
+    from tests.support import Sonar, SonarFactory
 
 PROFILES = tuple(PROFILE_TABLE)
 

@@ -17,7 +17,7 @@ from scim_bridge.config import EmulatorSettings
 from scim_bridge.emulator import EmulatorConfig
 
 if TYPE_CHECKING:
-    from conftest import Sonar, SonarFactory
+    from tests.support import Sonar, SonarFactory
 
 CREATE = "api/users/create"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_emulator_environment_twins(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
     ids=["url", "api", "deadline", "token-file"],
 )
-def test_bad_values_name_the_setting(flags: dict[str, object], named: str) -> None:
+def test_bad_values_name_the_setting(flags: dict[str, Any], named: str) -> None:
     """A wrong value fails with the setting's name, its environment variable and the rule."""
     with pytest.raises(ConfigError, match=r"invalid configuration") as caught:
         load_settings(SonarQubeSettings, **flags)

@@ -1,0 +1,202 @@
+"""What both dialects share: server calls (status, caller, SAML settings), paging and replay checks."""
+
+from __future__ import annotations
+
+import abc
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import structlog
+
+from scim_bridge.sonarqube.errors import NotFound, Unauthorized, UnexpectedResponse
+from scim_bridge.sonarqube.models import Caller, Dialect, SamlSettings, SonarGroup, SonarUser, SonarVersion
+from scim_bridge.sonarqube.transport import JSON, Credentials, Query, Reply, Transport
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+
+PAGE_SIZE = 500  # the largest page every paged endpoint accepts; tests lower it to exercise paging
+MIN_LOGIN_LENGTH = 2  # SonarQube logins are 2+ characters, and searches refuse a shorter `q`
+SAML_ENABLED = "sonar.auth.saml.enabled"
+SAML_LOGIN_ATTRIBUTE = "sonar.auth.saml.user.login"
+SAML_GROUP_ATTRIBUTE = "sonar.auth.saml.group.name"
+
+T = TypeVar("T")
+log = structlog.get_logger("scim_bridge.sonarqube")
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """How a family of endpoints names its paging parameters and its paging object."""
+
+    index_param: str
+    size_param: str
+    paging_key: str
+
+
+V1_PAGING = Paging("p", "ps", "paging")
+V2_PAGING = Paging("pageIndex", "pageSize", "page")
+
+
+def parsed(endpoint: str, parse: Callable[[Any], T], payload: Any) -> T:
+    """`parse(payload)`, with a missing or mistyped field reported as `UnexpectedResponse`."""
+    try:
+        return parse(payload)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UnexpectedResponse(
+            f"{endpoint} answered an unexpected shape ({type(exc).__name__}: {exc})", endpoint=endpoint
+        ) from exc
+
+
+def pick_group(groups: Iterable[SonarGroup], name: str) -> SonarGroup | None:
+    """The group named `name` ignoring case, preferring the one spelled exactly so."""
+    folded = name.casefold()
+    matches = [group for group in groups if group.name.casefold() == folded]
+    return next((group for group in matches if group.name == name), matches[0] if matches else None)
+
+
+class BaseClient(abc.ABC):
+    """One token on one SonarQube server; the HTTP session belongs to the connection, not to the client."""
+
+    DIALECT: ClassVar[Dialect]
+    PAGING: ClassVar[Paging]
+
+    def __init__(self, transport: Transport, token: str, version: SonarVersion) -> None:
+        self._http = transport
+        self._credentials = Credentials(token)
+        self._version = version
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._http.base_url!r}, version={self._version})"
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.DIALECT
+
+    @property
+    def version(self) -> SonarVersion:
+        return self._version
+
+    async def close(self) -> None:  # noqa: B027 - deliberately nothing to do, for every dialect
+        """Nothing to release: the connection owns the HTTP session."""
+
+    # -- server --------------------------------------------------------------------------------------
+    async def status(self) -> str:
+        payload = (await self._get("api/system/status")).json_object()
+        return parsed("api/system/status", lambda p: str(p["status"]), payload)
+
+    async def current_user(self) -> Caller:
+        payload = (await self._get("api/users/current")).json_object()
+        if payload.get("isLoggedIn") is False:
+            raise Unauthorized("SonarQube did not accept the token", endpoint="api/users/current")
+        return parsed("api/users/current", _caller, payload)
+
+    async def saml_settings(self) -> SamlSettings:
+        keys = (SAML_ENABLED, SAML_LOGIN_ATTRIBUTE, SAML_GROUP_ATTRIBUTE)
+        payload = (await self._get("api/settings/values", params={"keys": ",".join(keys)})).json_object()
+        values = parsed("api/settings/values", _setting_values, payload)
+        return SamlSettings(
+            enabled=values.get(SAML_ENABLED) == "true",
+            login_attribute=values.get(SAML_LOGIN_ATTRIBUTE) or None,
+            group_attribute=values.get(SAML_GROUP_ATTRIBUTE) or None,
+        )
+
+    # -- look-ups both dialects implement, used by the shared replay checks ------------------------------
+    @abc.abstractmethod
+    async def find_user(self, login: str) -> SonarUser | None: ...
+
+    @abc.abstractmethod
+    async def find_group(self, name: str) -> SonarGroup | None: ...
+
+    async def _existing_user(self, login: str) -> SonarUser:
+        user = await self.find_user(login)
+        if user is None:
+            raise NotFound(f"User '{login}' doesn't exist")
+        return user
+
+    async def _group_named(self, name: str) -> SonarGroup | None:
+        """The group with exactly this name (writes address groups exactly, as SonarQube does)."""
+        group = await self.find_group(name)
+        return group if group is not None and group.name == name else None
+
+    async def _existing_group(self, name: str) -> SonarGroup:
+        group = await self._group_named(name)
+        if group is None:
+            raise NotFound(f"No group with name '{name}'")
+        return group
+
+    async def _created_user_found(self, login: str, name: str) -> SonarUser | None:
+        """After a lost answer "already exists" may echo our own create: yes if the user is as asked."""
+        user = await self.find_user(login)
+        if user is None or not user.active or user.name != name.strip():  # SonarQube trims values
+            return None
+        log.info("sonarqube.replay_confirmed", operation="create_user", login=login)
+        return user
+
+    async def _created_group_found(self, name: str) -> SonarGroup | None:
+        group = await self._group_named(name)
+        if group is not None:
+            log.info("sonarqube.replay_confirmed", operation="create_group", group=name)
+        return group
+
+    # -- HTTP helpers --------------------------------------------------------------------------------
+    async def _get(self, endpoint: str, *ids: str, params: Query | None = None) -> Reply:
+        return await self._http.call("GET", endpoint, *ids, credentials=self._credentials, params=params)
+
+    async def _send(
+        self, method: str, endpoint: str, *ids: str, body: Mapping[str, Any], content_type: str = JSON
+    ) -> Reply:
+        return await self._http.call(
+            method, endpoint, *ids, credentials=self._credentials, json_body=body, content_type=content_type
+        )
+
+    async def _pages(self, endpoint: str, items_key: str, query: Query) -> AsyncGenerator[Any, None]:
+        """Every item of every page. Ends by `total`, not by an empty page: 9.9 filters
+        `externalIdentity` page by page, so a page can be empty while later ones are not."""
+        paging = self.PAGING
+        index = 1
+        while True:
+            params = {**query, paging.index_param: index, paging.size_param: PAGE_SIZE}
+            payload = (await self._get(endpoint, params=params)).json_object()
+            items, size, total = parsed(endpoint, lambda p: _page(p, items_key, paging), payload)
+            for item in items:
+                yield item
+            if index * size >= total:
+                return
+            index += 1
+
+    async def _first(
+        self,
+        items: AsyncGenerator[Any, None],
+        endpoint: str,
+        parse: Callable[[Any], T],
+        wanted: Callable[[T], bool],
+    ) -> T | None:
+        """The first parsed item that is wanted, reading no more pages than needed."""
+        async with aclosing(items):  # stop the paging generator as soon as the item is found
+            async for item in items:
+                value = parsed(endpoint, parse, item)
+                if wanted(value):
+                    return value
+        return None
+
+
+def _page(payload: Mapping[str, Any], items_key: str, paging: Paging) -> tuple[list[Any], int, int]:
+    page = payload[paging.paging_key]
+    items = payload[items_key]
+    if not isinstance(items, list):
+        raise TypeError(f"'{items_key}' is not a list")
+    size = int(page["pageSize"]) or PAGE_SIZE
+    return items, size, int(page["total"])
+
+
+def _caller(payload: Mapping[str, Any]) -> Caller:
+    permissions = payload.get("permissions", {}).get("global", [])
+    return Caller(
+        login=payload["login"], name=payload.get("name", payload["login"]), is_admin="admin" in permissions
+    )
+
+
+def _setting_values(payload: Mapping[str, Any]) -> dict[str, str]:
+    return {setting["key"]: str(setting.get("value", "")) for setting in payload["settings"]}

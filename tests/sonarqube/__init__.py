@@ -1,0 +1,1 @@
+"""Tests of the SonarQube client (a package so its conftest and helpers get unique module names)."""
