@@ -1,0 +1,141 @@
+"""The discovery documents of RFC 7644 §4: ServiceProviderConfig, ResourceTypes and Schemas.
+
+The schemas are generated from the models the bridge validates with, then cut to what the bridge really
+supports: the bridge stores every User attribute and returns it as sent, so the core User schema is whole
+but for `password`, which is never kept; group members are kept by `value` alone. Entra's schema discovery
+and Microsoft's validator only accept what these documents publish (reference A15, d1).
+`/Bulk` and `/Me` are not supported, and the configuration says so.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, Final
+
+from scim2_models import (
+    AuthenticationScheme,
+    Bulk,
+    ChangePassword,
+    Context,
+    ETag,
+    External,
+    Filter,
+    ListResponse,
+    Meta,
+    Patch,
+    Reference,
+    Resource,
+    ResourceType,
+    Schema,
+    ServiceProviderConfig,
+    Sort,
+)
+
+from scim_bridge.scim.errors import NotFoundError
+from scim_bridge.scim.listing import MAX_RESULTS
+from scim_bridge.scim.resources import EntraEnterpriseUser, GroupResource, UserResource
+
+_UNSUPPORTED_USER_ATTRIBUTES: Final = frozenset({"password"})
+_SUPPORTED_MEMBER_ATTRIBUTES: Final = frozenset({"value"})
+
+
+def service_provider_config(base_url: str, *, documentation_uri: str | None = None) -> dict[str, Any]:
+    """`GET /ServiceProviderConfig`: PATCH, filters and ETags yes; bulk, sorting and password changes no."""
+    config = ServiceProviderConfig(
+        documentation_uri=None if documentation_uri is None else Reference[External](documentation_uri),
+        patch=Patch(supported=True),
+        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        filter=Filter(supported=True, max_results=MAX_RESULTS),
+        change_password=ChangePassword(supported=False),
+        sort=Sort(supported=False),
+        etag=ETag(supported=True),
+        authentication_schemes=[
+            AuthenticationScheme(
+                type=AuthenticationScheme.Type.oauthbearertoken,
+                name="OAuth Bearer Token",
+                description="The secret token configured for the provisioning client, sent as a bearer token",
+                spec_uri=Reference[External]("https://www.rfc-editor.org/info/rfc6750"),
+                primary=True,
+            )
+        ],
+    )
+    return _render(config, "ServiceProviderConfig", f"{_base(base_url)}/ServiceProviderConfig")
+
+
+def resource_types(base_url: str) -> dict[str, Any]:
+    """`GET /ResourceTypes`: User (enterprise extension optional) and Group."""
+    return _list([resource_type(str(each.id), base_url) for each in _resource_types()])
+
+
+def resource_type(name: str, base_url: str) -> dict[str, Any]:
+    """`GET /ResourceTypes/{name}`; the name is matched ignoring case."""
+    for each in _resource_types():
+        if str(each.id).lower() == name.lower():
+            return _render(each, "ResourceType", f"{_base(base_url)}/ResourceTypes/{each.id}")
+    raise NotFoundError(f"no resource type {name!r}: this service serves User and Group")
+
+
+def schemas(base_url: str) -> dict[str, Any]:
+    """`GET /Schemas`: the core User, the enterprise User extension and the core Group schemas."""
+    return _list([schema(str(each.id), base_url) for each in _schemas()])
+
+
+def schema(urn: str, base_url: str) -> dict[str, Any]:
+    """`GET /Schemas/{urn}`; the URN is matched ignoring case."""
+    for each in _schemas():
+        if str(each.id).lower() == urn.lower():
+            return _render(each, "Schema", f"{_base(base_url)}/Schemas/{each.id}")
+    raise NotFoundError(f"no schema {urn!r} is published by this service")
+
+
+@cache
+def _resource_types() -> tuple[ResourceType, ...]:
+    user = ResourceType.from_resource(UserResource).model_copy(update={"description": "User Account"})
+    return (user, ResourceType.from_resource(GroupResource))
+
+
+@cache
+def _schemas() -> tuple[Schema, ...]:
+    user = UserResource.to_schema()
+    user_attributes = [
+        each for each in user.attributes or () if each.name not in _UNSUPPORTED_USER_ATTRIBUTES
+    ]
+    group = GroupResource.to_schema()
+    group_attributes = [
+        each.model_copy(
+            update={
+                "sub_attributes": [
+                    sub for sub in each.sub_attributes or () if sub.name in _SUPPORTED_MEMBER_ATTRIBUTES
+                ]
+            }
+        )
+        if each.name == "members"
+        else each
+        for each in group.attributes or ()
+    ]
+    # The models are subclassed for Entra; the schemas keep the names RFC 7643 gives them.
+    return (
+        user.model_copy(
+            update={"name": "User", "description": "User Account", "attributes": user_attributes}
+        ),
+        EntraEnterpriseUser.to_schema().model_copy(
+            update={"name": "EnterpriseUser", "description": "Enterprise User"}
+        ),
+        group.model_copy(update={"attributes": group_attributes}),
+    )
+
+
+def _render(document: Resource[Any], resource_type_name: str, location: str) -> dict[str, Any]:
+    located = document.model_copy(update={"meta": Meta(resource_type=resource_type_name, location=location)})
+    return located.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+
+
+def _list(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    envelope = ListResponse[Schema | ResourceType](
+        total_results=len(documents), start_index=1, items_per_page=len(documents)
+    ).model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    return {**envelope, "Resources": documents}
+
+
+def _base(base_url: str) -> str:
+    return base_url.rstrip("/")

@@ -1,0 +1,126 @@
+"""Filters: parsed with the full RFC 7644 grammar, answered by a direct look-up when they allow one.
+
+Entra only ever sends `<attribute> eq "<value>"` (A1, A2, A8), sometimes joined by `and` (A17); those are
+answered by looking the resource up by one key. Any other filter is evaluated in memory over a listing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
+
+from pydantic import ValidationError
+from scim2_models import BaseModel, Resource, SCIMException, ScimFilter, SearchRequest
+from scim2_models.path import AttrPath, CompareOperator, Comparison, LogicalExpr, LogicalOperator, ValuePath
+
+from scim_bridge.scim.dialect import normalize_filter
+from scim_bridge.scim.errors import from_scim_exception, from_validation_error
+from scim_bridge.scim.resources import GroupResource, UserResource, bound
+
+if TYPE_CHECKING:
+    from scim2_models.path import AttributeBinding, FilterNode
+
+ResourceT = TypeVar("ResourceT", bound=Resource[Any])
+LookupAttribute = Literal["userName", "externalId", "id", "emails.value", "displayName"]
+
+# The attributes a resource can be looked up by, keyed by the (field, sub-field) scim2-models resolves.
+_LOOKUP_KEYS: Final[dict[type[BaseModel], dict[tuple[str, str | None], LookupAttribute]]] = {
+    UserResource: {
+        ("id", None): "id",
+        ("user_name", None): "userName",
+        ("external_id", None): "externalId",
+        ("emails", "value"): "emails.value",
+    },
+    GroupResource: {
+        ("id", None): "id",
+        ("external_id", None): "externalId",
+        ("display_name", None): "displayName",
+    },
+}
+# When a conjunction offers several keys, the most selective one is looked up.
+_PREFERENCE: Final[tuple[LookupAttribute, ...]] = (
+    "id",
+    "userName",
+    "externalId",
+    "emails.value",
+    "displayName",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Find the resources whose `attribute` equals `value` (ignoring case unless `case_exact`)."""
+
+    attribute: LookupAttribute
+    value: str
+    case_exact: bool
+    residual: ScimFilter[Any] | None = None
+    """A filter the looked-up resources must still match, in memory; None when the look-up is exact."""
+
+
+def parse_filter(text: str, model: type[ResourceT]) -> ScimFilter[ResourceT]:
+    """Parse and bind a filter; syntax errors (with their column) and unknown attributes are invalidFilter."""
+    try:
+        node = ScimFilter(text).ast
+    except SCIMException as exc:
+        raise from_scim_exception(exc, context="filter") from exc
+    normalized = normalize_filter(node, model)
+    try:
+        request = bound(SearchRequest, model).model_validate(
+            {"filter": text if normalized == node else str(normalized)}
+        )
+    except ValidationError as exc:
+        raise from_validation_error(exc) from exc
+    return cast("ScimFilter[ResourceT]", request.filter)
+
+
+def direct_lookup(scim_filter: ScimFilter[Any]) -> Lookup | None:
+    """The look-up answering an `eq` filter on a key attribute, alone or within an `and`, if any."""
+    terms = _conjuncts(scim_filter.ast)
+    candidates = [lookup for term in terms if (lookup := _term_lookup(scim_filter, term)) is not None]
+    if not candidates:
+        return None
+    lookup = min(candidates, key=lambda candidate: _PREFERENCE.index(candidate.attribute))
+    if len(terms) > 1:
+        return Lookup(lookup.attribute, lookup.value, lookup.case_exact, residual=scim_filter)
+    return lookup
+
+
+def matches(scim_filter: ScimFilter[ResourceT], resource: ResourceT) -> bool:
+    """Evaluate a filter in memory; strings compare by each attribute's caseExact."""
+    return scim_filter.match(resource)
+
+
+def _conjuncts(node: FilterNode) -> tuple[FilterNode, ...]:
+    if isinstance(node, LogicalExpr) and node.op == LogicalOperator.and_:
+        return node.terms
+    return (node,)
+
+
+def _term_lookup(scim_filter: ScimFilter[Any], term: FilterNode) -> Lookup | None:
+    """A look-up for one `eq` term; `emails[type eq "work" and value eq "x"]` keeps itself as residual."""
+    if isinstance(term, Comparison):
+        return _comparison_lookup(scim_filter, term.attr_path, term)
+    if not isinstance(term, ValuePath) or term.attr_path.sub_attr is not None:
+        return None
+    inner_terms = _conjuncts(term.val_filter)
+    for inner in inner_terms:
+        if isinstance(inner, Comparison) and inner.attr_path.sub_attr is None:
+            attr_path = AttrPath(term.attr_path.attr, inner.attr_path.attr, term.attr_path.uri)
+            lookup = _comparison_lookup(scim_filter, attr_path, inner)
+            if lookup is not None:
+                residual = None if len(inner_terms) == 1 else scim_filter
+                return Lookup(lookup.attribute, lookup.value, lookup.case_exact, residual)
+    return None
+
+
+def _comparison_lookup(scim_filter: ScimFilter[Any], attr_path: AttrPath, term: Comparison) -> Lookup | None:
+    if term.op != CompareOperator.eq or not isinstance(term.value, str) or scim_filter.model is None:
+        return None
+    binding: AttributeBinding | None = scim_filter.resolve_comparison(attr_path, strict=False)
+    if binding is None or binding.model is not scim_filter.model:
+        return None
+    attribute = _LOOKUP_KEYS.get(scim_filter.model, {}).get((binding.field_name, binding.sub_field_name))
+    if attribute is None:
+        return None
+    return Lookup(attribute, term.value, binding.case_exact)

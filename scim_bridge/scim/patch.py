@@ -1,0 +1,294 @@
+"""PATCH requests: parsed and validated whole before anything is applied.
+
+Users are patched by scim2-models on the resource model (all operations or none). Groups are not: Entra
+sends one PATCH per member, several at once for one group, so a group PATCH is turned into a plan of deltas
+(`GroupPatchPlan`) that never needs the current member list; applying it is the provisioning layer's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from pydantic import ValidationError
+from scim2_models import (
+    Context,
+    GroupMember,
+    InvalidPathException,
+    PatchOp,
+    PatchOperation,
+    Path,
+    SCIMException,
+)
+from scim2_models.path import CompareOperator, Comparison, FilterNode, LogicalExpr, LogicalOperator
+
+from scim_bridge.scim.dialect import normalize_patch
+from scim_bridge.scim.errors import (
+    InvalidFilterError,
+    InvalidPathError,
+    InvalidSyntaxError,
+    InvalidValueError,
+    PayloadTooLargeError,
+    ScimError,
+    from_scim_exception,
+    from_validation_error,
+)
+from scim_bridge.scim.resources import ENTRA_POLICY, GroupResource, UserResource, bound
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from scim2_models import Resource
+
+MAX_OPERATIONS: Final = 1000
+"""More operations than this in one PATCH are refused with 413: Entra sends one to a few."""
+
+_OPERATIONS_LOC: Final = ("Operations", 0)
+_IGNORED_GROUP_FIELDS: Final = frozenset({"id", "meta", "schemas"})  # read-only or derived by the bridge
+
+
+def parse_user_patch(body: Mapping[str, Any]) -> PatchOp[UserResource]:
+    """Read a User PATCH in either Entra dialect; every operation is checked against the User schema."""
+    return cast("PatchOp[UserResource]", _parse(body, UserResource))
+
+
+def apply_user_patch(resource: UserResource, patch: PatchOp[UserResource]) -> bool:
+    """Apply a parsed PATCH in place, all operations or none; return whether the resource changed."""
+    try:
+        return patch.patch(resource, scim_policy=ENTRA_POLICY)
+    except (SCIMException, ValidationError) as exc:
+        raise _failed_operation(resource, patch, exc) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPatchPlan:
+    """What a group PATCH changes: the current members are never needed to plan it.
+
+    At most one of the member changes is set: the `add_members` / `remove_members` deltas, which never share
+    a member and are what Entra sends; `replace_members` (the group ends up with exactly these members) or
+    `remove_all_members` (the group ends up empty), which only RFC clients send and which need the current
+    members to apply. Later operations are folded into earlier ones.
+    """
+
+    display_name: str | None = None
+    external_id: str | None = None
+    external_id_changed: bool = False
+    """Whether the PATCH sets `external_id`; with `external_id` None it removes it."""
+    add_members: tuple[str, ...] = ()
+    remove_members: tuple[str, ...] = ()
+    replace_members: tuple[str, ...] | None = None
+    remove_all_members: bool = False
+
+    def members_after(self, current: Iterable[str]) -> frozenset[str]:
+        """The member ids of a group that had `current` once this plan is applied."""
+        if self.remove_all_members:
+            return frozenset()
+        if self.replace_members is not None:
+            return frozenset(self.replace_members)
+        return (frozenset(current) - frozenset(self.remove_members)) | frozenset(self.add_members)
+
+
+def plan_group_patch(body: Mapping[str, Any]) -> GroupPatchPlan:
+    """Read a Group PATCH in either Entra dialect into a plan; every operation and member is checked first."""
+    patch = _parse(body, GroupResource)
+    planner = _GroupPlanner()
+    for index, operation in enumerate(patch.operations or []):
+        planner.plan(index, operation)
+    return planner.result()
+
+
+def _parse(body: Mapping[str, Any], model: type[Resource[Any]]) -> Any:
+    """Normalise and validate a PatchOp; an empty `Operations` list is a no-op (Microsoft's validator)."""
+    if not isinstance(body, Mapping):
+        raise InvalidSyntaxError("the PATCH body must be a JSON object")
+    message = normalize_patch(body, model)
+    operations = message.get("Operations")
+    if isinstance(operations, list) and len(operations) > MAX_OPERATIONS:
+        raise PayloadTooLargeError(
+            f"the PATCH carries {len(operations)} operations; at most {MAX_OPERATIONS} are accepted"
+        )
+    patch_class = bound(PatchOp, model)
+    if operations == []:
+        return patch_class()
+    try:
+        return patch_class.model_validate(
+            message, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=ENTRA_POLICY
+        )
+    except ValidationError as exc:
+        raise _invalid_operation(message, model, exc) from exc
+
+
+def _invalid_operation(
+    message: dict[str, Any], model: type[Resource[Any]], exc: ValidationError
+) -> ScimError:
+    """Name the first operation that fails on its own; otherwise the message itself is at fault."""
+    operations = message.get("Operations")
+    for index, operation in enumerate(operations if isinstance(operations, list) else []):
+        try:
+            bound(PatchOp, model).model_validate(
+                {"Operations": [operation]},
+                scim_ctx=Context.RESOURCE_PATCH_REQUEST,
+                scim_policy=ENTRA_POLICY,
+            )
+        except ValidationError as operation_exc:
+            return from_validation_error(
+                operation_exc, context=_label(index, operation), strip_loc=_OPERATIONS_LOC
+            )
+    return from_validation_error(exc)
+
+
+def _failed_operation(
+    resource: UserResource, patch: PatchOp[UserResource], exc: SCIMException | ValidationError
+) -> ScimError:
+    """Replay the operations one by one on a copy to name the one scim2-models refused."""
+    trial = resource.model_copy(deep=True)
+    for index, operation in enumerate(patch.operations or []):
+        try:
+            # Already validated: rebuilding the message from the operation needs no second validation.
+            single = bound(PatchOp, UserResource).model_construct(operations=[operation])
+            single.patch(trial, scim_policy=ENTRA_POLICY)
+        except (SCIMException, ValidationError) as operation_exc:
+            return _translated(operation_exc, _label(index, operation))
+    return _translated(exc, "")
+
+
+def _translated(exc: SCIMException | ValidationError, context: str) -> ScimError:
+    if isinstance(exc, ValidationError):
+        return from_validation_error(exc, context=context)
+    return from_scim_exception(exc, context=context)
+
+
+def _label(index: int, operation: Any) -> str:
+    """`Operations[2] (remove "members")`: where a detail starts, so the client finds the operation."""
+    op: Any
+    path: Any
+    if isinstance(operation, PatchOperation):
+        op, path = operation.op.value, operation.path
+    elif isinstance(operation, Mapping):
+        op, path = operation.get("op"), operation.get("path")
+    else:
+        return f"Operations[{index}]"
+    target = f'"{path}"' if path else "without path"
+    return f"Operations[{index}] ({op} {target})"
+
+
+@dataclass
+class _GroupPlanner:
+    """Folds operations, in order, into the deltas of a `GroupPatchPlan`."""
+
+    display_name: str | None = None
+    external_id: str | None = None
+    external_id_changed: bool = False
+    adds: dict[str, None] = field(default_factory=dict)  # dicts as ordered sets: the client's order is kept
+    removes: dict[str, None] = field(default_factory=dict)
+    replacement: dict[str, None] | None = None
+
+    def plan(self, index: int, operation: PatchOperation[Any]) -> None:
+        label = _label(index, operation)
+        op = operation.op.value
+        if operation.path is not None:
+            self._plan_path(label, op, operation.path, operation.value)
+            return
+        for key, value in (operation.value or {}).items():  # validated: a path-less value is an object
+            path = _group_path(key)
+            if path is not None:
+                self._plan_path(f"{label} {key}", op, path, value)
+
+    def _plan_path(self, label: str, op: str, path: Path[Any], value: Any) -> None:
+        binding = path.resolve()
+        if binding is None or binding.field_name in _IGNORED_GROUP_FIELDS:
+            return  # an attribute Groups do not have is ignored, as ENTRA_POLICY says
+        if binding.field_name != "members":
+            self._plan_attribute(label, binding.field_name, None if op == "remove" else value)
+        elif binding.sub_field_name is not None:
+            raise InvalidPathError(f"{label}: members are patched as a whole, not by sub-attribute")
+        elif path.value_filter is not None:
+            if op != "remove":
+                raise InvalidPathError(f"{label}: a members filter can only select members to remove")
+            self._remove(_filter_member_ids(label, path.value_filter))
+        elif value is None:  # remove without a value, or replace with null (RFC 7644 §3.5.2.2-3)
+            self.adds, self.removes, self.replacement = {}, {}, {}
+        elif op == "remove":
+            self._remove(_member_ids(label, value))
+        elif op == "replace":
+            self.adds, self.removes, self.replacement = {}, {}, {}
+            self._add(_member_ids(label, value))
+        else:
+            self._add(_member_ids(label, value))
+
+    def _plan_attribute(self, label: str, field_name: str, value: Any) -> None:
+        if field_name == "display_name":
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidValueError(f"{label}: displayName must be a non-empty string")
+            self.display_name = value
+        else:
+            if value is not None and not isinstance(value, str):
+                raise InvalidValueError(f"{label}: externalId must be a string")
+            self.external_id, self.external_id_changed = value, True
+
+    def _add(self, member_ids: list[str]) -> None:
+        target = self.adds if self.replacement is None else self.replacement
+        for member_id in member_ids:
+            target[member_id] = None
+            self.removes.pop(member_id, None)
+
+    def _remove(self, member_ids: list[str]) -> None:
+        for member_id in member_ids:
+            if self.replacement is None:
+                self.removes[member_id] = None
+                self.adds.pop(member_id, None)
+            else:
+                self.replacement.pop(member_id, None)
+
+    def result(self) -> GroupPatchPlan:
+        return GroupPatchPlan(
+            display_name=self.display_name,
+            external_id=self.external_id,
+            external_id_changed=self.external_id_changed,
+            add_members=tuple(self.adds),
+            remove_members=tuple(self.removes),
+            replace_members=tuple(self.replacement) if self.replacement else None,
+            remove_all_members=self.replacement == {},
+        )
+
+
+def _group_path(key: str) -> Path[Any] | None:
+    try:
+        return bound(Path, GroupResource)(key)  # type: ignore[no-any-return]
+    except InvalidPathException:
+        return None  # scim2-models already dropped a key that is no attribute path, as ENTRA_POLICY says
+
+
+def _member_ids(label: str, value: Any) -> list[str]:
+    """The member ids of a `members` value: objects whose `value` is a non-empty string (`$ref` ignored)."""
+    entries = value if isinstance(value, list) else [value]
+    member_ids = []
+    for position, entry in enumerate(entries):
+        where = f"{label}: members[{position}]"
+        if not isinstance(entry, dict):
+            raise InvalidValueError(f'{where} must be an object such as {{"value": "<member id>"}}')
+        try:
+            member = GroupMember.model_validate(entry, scim_policy=ENTRA_POLICY)
+        except ValidationError as exc:
+            raise from_validation_error(exc, context=where) from exc
+        if not member.value or not member.value.strip():
+            raise InvalidValueError(f"{where}.value must be a non-empty string")
+        member_ids.append(member.value)
+    return member_ids
+
+
+def _filter_member_ids(label: str, node: FilterNode) -> list[str]:
+    """The ids a removal filter names: `value eq "id"` comparisons, joined by `or`."""
+    if isinstance(node, LogicalExpr) and node.op == LogicalOperator.or_:
+        return [member_id for term in node.terms for member_id in _filter_member_ids(label, term)]
+    if (
+        isinstance(node, Comparison)
+        and node.op == CompareOperator.eq
+        and node.attr_path.attr.lower() == "value"
+        and node.attr_path.sub_attr is None
+        and isinstance(node.value, str)
+        and node.value.strip()
+    ):
+        return [node.value]
+    raise InvalidFilterError(f'{label}: a members filter selects members by value eq "<id>", joined by or')

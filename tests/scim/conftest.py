@@ -1,0 +1,44 @@
+"""Fixtures for the SCIM vocabulary tests: the request payload corpus and a stored Entra user."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scim_bridge.scim.resources import ENTERPRISE_USER_SCHEMA, UserResource
+
+PAYLOADS = Path(__file__).parent.parent / "payloads"
+
+PayloadLoader = Callable[[str], Any]
+
+
+def read_payload(name: str) -> Any:
+    """`tests/payloads/<origin>/<name>.json`, e.g. `read_payload("entra/a6-disable-default")`."""
+    return json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def load_payload() -> PayloadLoader:
+    """The payload reader, for tests that take the corpus by name."""
+    return read_payload
+
+
+@pytest.fixture
+def adele() -> UserResource:
+    """A user as the bridge holds it after Entra's create (A4): work e-mail, address, mobile phone."""
+    return UserResource.model_validate(
+        {
+            "id": "u-adele",
+            "externalId": "adelev",
+            "userName": "adele.vance@contoso.example",
+            "active": True,
+            "displayName": "Adele Vance",
+            "name": {"givenName": "Adele", "familyName": "Vance"},
+            "emails": [{"value": "adele.vance@contoso.example", "type": "work", "primary": True}],
+            ENTERPRISE_USER_SCHEMA: {"department": "Sales"},
+        }
+    )
