@@ -20,6 +20,8 @@ from pydantic_settings import (
 ENV_PREFIX = "SCIM_BRIDGE_"
 
 SonarApi = Literal["auto", "v1", "v2"]
+AuthMode = Literal["sonarqube", "static"]
+SamlLink = Literal["auto", "on", "off"]
 EmulatorProfileName = Literal["9.9", "10.8", "2025.6", "26.7"]
 
 PortNumber = Annotated[int, Field(ge=0, le=65535)]
@@ -89,6 +91,36 @@ class SonarQubeSettings(_SettingsBase):
             raise ValueError("set sonar_token or sonar_token_file, not both")
         if self.sonar_token_file is not None and not self.sonar_token_file.is_file():
             raise ValueError(f"sonar_token_file {self.sonar_token_file} is not a readable file")
+        return self
+
+
+class BridgeSettings(SonarQubeSettings):
+    """`scim-bridge serve`: the SCIM service in front of SonarQube."""
+
+    host: str = "127.0.0.1"
+    port: PortNumber = 9080
+    base_path: Annotated[str, Field(pattern=r"^(/[A-Za-z0-9._~-]+)+$")] = "/api/scim/v2"
+    store: str = "sqlite:///state/scim-bridge.db"
+    # sonarqube: the bearer token is a SonarQube token that must administer (SonarQube's own Entra set-up);
+    # static: the bearer token must be one of scim_tokens, and SonarQube is called with sonar_token.
+    auth: AuthMode = "sonarqube"
+    scim_tokens: list[SecretStr] = Field(default_factory=list)
+    scim_token_files: list[Path] = Field(default_factory=list)
+    auth_cache_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    saml_link: SamlLink = "auto"
+    protected_logins: list[str] = Field(default_factory=lambda: ["admin"])
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+
+    @model_validator(mode="after")
+    def _static_auth_is_complete(self) -> BridgeSettings:
+        if self.auth == "static":
+            if not self.scim_tokens and not self.scim_token_files:
+                raise ValueError("auth 'static' needs scim_tokens or scim_token_files")
+            if self.sonar_token is None and self.sonar_token_file is None:
+                raise ValueError("auth 'static' needs sonar_token or sonar_token_file to call SonarQube")
+        for path in self.scim_token_files:
+            if not path.is_file():
+                raise ValueError(f"scim_token_files: {path} is not a readable file")
         return self
 
 

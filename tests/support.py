@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+
+PAYLOADS = Path(__file__).parent / "payloads"
+
+
+def read_payload(name: str) -> Any:
+    """`tests/payloads/<origin>/<name>.json`, e.g. `read_payload("entra/a6-disable-default")`."""
+    return json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
+
 
 ADMIN_TOKEN = "test-admin-token"
 PROFILES = ("9.9", "10.8", "2025.6", "26.7")

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from scim_bridge.sonarqube.common import MIN_LOGIN_LENGTH, V1_PAGING, BaseClient, parsed, pick_group
+from scim_bridge.sonarqube.common import (
+    MIN_LOGIN_LENGTH,
+    V1_PAGING,
+    BaseClient,
+    parsed,
+    pick_group,
+    user_states,
+)
 from scim_bridge.sonarqube.errors import AlreadyExists, AlreadyMember, NotFound, SonarQubeError
 from scim_bridge.sonarqube.models import Dialect, GroupRef, SonarGroup, SonarUser, UserRef
 
@@ -40,20 +47,22 @@ class V1Client(BaseClient):
     async def get_user(self, user_id: str) -> SonarUser | None:  # noqa: ARG002 - no ids in v1
         raise SonarQubeError(_NO_IDS)
 
-    async def find_user(self, login: str) -> SonarUser | None:
+    async def find_user(self, login: str, *, active_only: bool = False) -> SonarUser | None:
         if len(login) < MIN_LOGIN_LENGTH:
             return None
         # `q` is a "contains" filter on login, name and e-mail (9.9: exact and case-sensitive above 15
         # characters): read pages until the exact login turns up, active users first.
-        for active in (True, False):
+        for active in user_states(active_only=active_only):
             query: Query = {"q": login, "deactivated": not active}
             user = await self._first_user(query, active, lambda user: user.login == login)
             if user is not None:
                 return user
         return None
 
-    async def find_user_by_external_login(self, external_login: str, provider: str) -> SonarUser | None:
-        for active in (True, False):
+    async def find_user_by_external_login(
+        self, external_login: str, provider: str, *, active_only: bool = False
+    ) -> SonarUser | None:
+        for active in user_states(active_only=active_only):
             query: Query = {"externalIdentity": external_login, "deactivated": not active}
             user = await self._first_user(
                 query,

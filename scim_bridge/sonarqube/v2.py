@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from scim_bridge.sonarqube.common import MIN_LOGIN_LENGTH, V2_PAGING, BaseClient, parsed, pick_group
+from scim_bridge.sonarqube.common import (
+    MIN_LOGIN_LENGTH,
+    V2_PAGING,
+    BaseClient,
+    parsed,
+    pick_group,
+    user_states,
+)
 from scim_bridge.sonarqube.errors import AlreadyExists, AlreadyMember, NotFound
 from scim_bridge.sonarqube.models import Dialect, GroupRef, SonarGroup, SonarUser, UserRef
 from scim_bridge.sonarqube.transport import MERGE_PATCH_JSON, Query
@@ -43,17 +50,21 @@ class V2Client(BaseClient):
             return None
         return parsed(USER, lambda p: _user(p, active=True), reply.json_object())
 
-    async def find_user(self, login: str) -> SonarUser | None:
+    async def find_user(self, login: str, *, active_only: bool = False) -> SonarUser | None:
         if len(login) < MIN_LOGIN_LENGTH:
             return None
-        for active in (True, False):  # `q` is a case-insensitive "contains" filter: match exactly here
+        for active in user_states(
+            active_only=active_only
+        ):  # `q` is a case-insensitive "contains" filter: match exactly here
             user = await self._first_user({"q": login, "active": active}, active, lambda u: u.login == login)
             if user is not None:
                 return user
         return None
 
-    async def find_user_by_external_login(self, external_login: str, provider: str) -> SonarUser | None:
-        for active in (True, False):
+    async def find_user_by_external_login(
+        self, external_login: str, provider: str, *, active_only: bool = False
+    ) -> SonarUser | None:
+        for active in user_states(active_only=active_only):
             user = await self._first_user(
                 {"externalIdentity": external_login, "active": active},
                 active,

@@ -10,15 +10,9 @@ from typing import Any
 import pytest
 
 from scim_bridge.scim.resources import ENTERPRISE_USER_SCHEMA, UserResource
-
-PAYLOADS = Path(__file__).parent.parent / "payloads"
+from tests.support import read_payload
 
 PayloadLoader = Callable[[str], Any]
-
-
-def read_payload(name: str) -> Any:
-    """`tests/payloads/<origin>/<name>.json`, e.g. `read_payload("entra/a6-disable-default")`."""
-    return json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session")

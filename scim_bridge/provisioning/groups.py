@@ -1,0 +1,359 @@
+"""SCIM Groups onto SonarQube groups (DESIGN §4): create or adopt, rename, member deltas, delete.
+
+Member changes are deltas: adding one member costs one SonarQube call whatever the group size, and the
+group's member list is never read from SonarQube. Members that are deactivated in SonarQube are kept in the
+store only (SonarQube refuses them); they are added back when the user is reactivated.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import suppress
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Final
+
+from scim_bridge.provisioning.base import check_version, sonar_errors
+from scim_bridge.provisioning.mapping import (
+    adopted_group_attributes,
+    check_group_name,
+    group_resource,
+    same_attributes,
+    stored_attributes,
+)
+from scim_bridge.scim.errors import InvalidValueError, MutabilityError, NotFoundError, UniquenessError
+from scim_bridge.scim.filters import direct_lookup, matches
+from scim_bridge.scim.patch import GroupPatchPlan
+from scim_bridge.sonarqube import ADMIN_GROUP, DEFAULT_GROUP, GroupRef, NotFound, UserRef
+from scim_bridge.store.errors import StoreConflict
+from scim_bridge.store.records import GroupRecord, UserRecord, casefold_key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from scim_bridge.provisioning.base import Shared
+    from scim_bridge.provisioning.context import RequestContext
+    from scim_bridge.scim.filters import Lookup
+    from scim_bridge.scim.listing import SearchParams
+    from scim_bridge.scim.resources import GroupResource
+    from scim_bridge.sonarqube import SonarGroup
+
+# SonarQube's own groups: never renamed or deleted through SCIM; the default group's members are SonarQube's.
+PROTECTED_GROUPS: Final = frozenset({DEFAULT_GROUP, ADMIN_GROUP})
+_LOOKED_UP: Final = frozenset({"id", "displayName", "externalId"})
+
+
+def _name_lock(name: str) -> str:
+    return f"group-name:{casefold_key(name)}"
+
+
+def _id_lock(scim_id: str) -> str:
+    return f"group:{scim_id}"
+
+
+class GroupService:
+    """`/Groups`: each method is one SCIM request."""
+
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+        self._store = shared.store
+
+    # -- create ------------------------------------------------------------------------------------------
+    async def create(self, ctx: RequestContext, resource: GroupResource) -> GroupResource:
+        name = check_group_name(str(resource.display_name))
+        attributes = stored_attributes(resource)
+        member_ids = tuple(str(member.value) for member in resource.members or [])
+        async with self._shared.locks.hold(_name_lock(name)):
+            members = await self._users(member_ids)
+            existing = await self._store.find_group(display_name=name)
+            if existing is not None:
+                if not same_attributes(existing.attributes, attributes):
+                    raise UniquenessError(
+                        f"displayName: {name!r} is already provisioned (id {existing.scim_id})"
+                    )
+                return await self._apply(ctx, existing, GroupPatchPlan(add_members=member_ids), members)
+            async with sonar_errors():
+                group = await ctx.sonar.create_group(name)
+            now = self._shared.clock()
+            record = GroupRecord(
+                scim_id=group.id or str(uuid.uuid4()),
+                display_name=name,
+                sonar_name=group.name,
+                sonar_id=group.id,
+                external_id=resource.external_id,
+                attributes=attributes,
+                created=now,
+                last_modified=now,
+                version=1,
+            )
+            await self._store.insert_group(record)
+            await self._shared.audit(
+                ctx,
+                action="group_created",
+                resource_type="Group",
+                scim_id=record.scim_id,
+                sonar_key=group.name,
+            )
+            await self._change_members(ctx, record, members, add=member_ids, remove=())
+            return group_resource(record, list(member_ids))
+
+    # -- read --------------------------------------------------------------------------------------------
+    async def get(self, ctx: RequestContext, scim_id: str, *, with_members: bool) -> GroupResource:
+        record = await self._store.get_group(scim_id)
+        if record is None:
+            record = await self._adopt_by_id(ctx, scim_id)
+        if await self._sonar_group(ctx, record) is None:
+            raise NotFoundError(f"Group {scim_id} no longer exists in SonarQube (name {record.sonar_name!r})")
+        return await self._resource(record, with_members=with_members)
+
+    async def query(
+        self, ctx: RequestContext, params: SearchParams, *, with_members: bool
+    ) -> tuple[list[GroupResource], int]:
+        if params.filter is None:
+            records, total = await self._store.list_groups(offset=params.start_index - 1, limit=params.count)
+            return [await self._resource(record, with_members=with_members) for record in records], total
+        lookup = direct_lookup(params.filter)
+        if lookup is not None and lookup.attribute in _LOOKED_UP:
+            records, residual = await self._look_up(ctx, lookup), lookup.residual
+        else:
+            records, residual = await self._all_groups(), params.filter
+        found = [
+            await self._resource(record, with_members=with_members or residual is not None)
+            for record in records
+        ]
+        if residual is not None:
+            found = [group for group in found if matches(residual, group)]
+            if not with_members:
+                found = [group.model_copy(update={"members": None}) for group in found]
+        start = params.start_index - 1
+        return found[start : start + params.count], len(found)
+
+    async def _look_up(self, ctx: RequestContext, lookup: Lookup) -> list[GroupRecord]:
+        match lookup.attribute:
+            case "id":
+                record = await self._store.get_group(lookup.value)
+                if record is None:
+                    with suppress(NotFoundError):
+                        record = await self._adopt_by_id(ctx, lookup.value)
+            case "displayName":
+                record = await self._store.find_group(display_name=lookup.value)
+                if record is None:
+                    return await self._adopt(ctx, lookup.value)
+            case _:
+                record = await self._store.find_group(external_id=lookup.value)
+        if record is None or await self._sonar_group(ctx, record) is None:
+            return []
+        return [record]
+
+    async def _all_groups(self) -> list[GroupRecord]:
+        _records, total = await self._store.list_groups(offset=0, limit=0)
+        return (await self._store.list_groups(offset=0, limit=total))[0] if total else []
+
+    async def _resource(self, record: GroupRecord, *, with_members: bool) -> GroupResource:
+        members = sorted(await self._store.members_of(record.scim_id)) if with_members else None
+        return group_resource(record, members)
+
+    async def _sonar_group(self, ctx: RequestContext, record: GroupRecord) -> SonarGroup | None:
+        async with sonar_errors():
+            if record.sonar_id is not None:
+                return await ctx.sonar.get_group(record.sonar_id)
+            return await ctx.sonar.find_group(record.sonar_name)
+
+    async def _adopt(self, ctx: RequestContext, name: str) -> list[GroupRecord]:
+        """A SonarQube group of that name is recorded, so Entra matches it ("groups are mapped by name")."""
+        async with sonar_errors():
+            group = await ctx.sonar.find_group(name)
+        if group is None:
+            return []
+        record = await self._record_adoption(ctx, group)
+        return [] if record is None else [record]
+
+    async def _adopt_by_id(self, ctx: RequestContext, scim_id: str) -> GroupRecord:
+        """On SonarQube 10.4+ a group's SCIM id is its SonarQube uuid: a lost store orphans nothing."""
+        group = None
+        if self._shared.dialect.value == "v2":
+            async with sonar_errors():
+                group = await ctx.sonar.get_group(scim_id)
+        record = None if group is None else await self._record_adoption(ctx, group)
+        if record is None:
+            raise NotFoundError(f"Group {scim_id} not found")
+        return record
+
+    async def _record_adoption(self, ctx: RequestContext, group: SonarGroup) -> GroupRecord | None:
+        async with self._shared.locks.hold(_name_lock(group.name)):
+            known = await self._store.find_group(sonar_name=group.name)
+            if known is not None:
+                return known
+            now = self._shared.clock()
+            record = GroupRecord(
+                scim_id=group.id or str(uuid.uuid4()),
+                display_name=group.name,
+                sonar_name=group.name,
+                sonar_id=group.id,
+                external_id=None,
+                attributes=adopted_group_attributes(group),
+                created=now,
+                last_modified=now,
+                version=1,
+            )
+            try:
+                await self._store.insert_group(record)
+            except StoreConflict:
+                return None
+            await self._shared.audit(
+                ctx,
+                action="group_adopted",
+                resource_type="Group",
+                scim_id=record.scim_id,
+                sonar_key=group.name,
+            )
+            return record
+
+    # -- update ------------------------------------------------------------------------------------------
+    async def patch(
+        self, ctx: RequestContext, scim_id: str, plan: GroupPatchPlan, *, if_match: str | None
+    ) -> GroupResource:
+        async with self._shared.locks.hold(_id_lock(scim_id)):
+            record = await self._existing(scim_id)
+            check_version(record.version, if_match)
+            members = await self._users((*plan.add_members, *(plan.replace_members or ())))
+            return await self._apply(ctx, record, plan, members)
+
+    async def replace(
+        self, ctx: RequestContext, scim_id: str, resource: GroupResource, *, if_match: str | None
+    ) -> GroupResource:
+        plan = GroupPatchPlan(
+            display_name=str(resource.display_name),
+            external_id=resource.external_id,
+            external_id_changed=True,
+            replace_members=tuple(str(member.value) for member in resource.members or []),
+        )
+        return await self.patch(ctx, scim_id, plan, if_match=if_match)
+
+    async def _apply(
+        self, ctx: RequestContext, record: GroupRecord, plan: GroupPatchPlan, members: dict[str, UserRecord]
+    ) -> GroupResource:
+        """Rename, then member deltas, then the store: all checks are done before the first SonarQube call."""
+        name = record.display_name
+        if plan.display_name is not None and plan.display_name != record.display_name:
+            name = check_group_name(plan.display_name)
+            self._check_unprotected(record, "renamed")
+            other = await self._store.find_group(display_name=name)
+            if other is not None and other.scim_id != record.scim_id:
+                raise UniquenessError(f"displayName: {name!r} is already provisioned (id {other.scim_id})")
+        current = await self._store.members_of(record.scim_id)
+        after = plan.members_after(current)
+        added = tuple(sorted(after - current)) if plan.replace_members is not None else plan.add_members
+        removed = tuple(sorted(set(plan.remove_members) | (current - after)))
+        if (added or removed) and record.sonar_name == DEFAULT_GROUP:
+            raise MutabilityError(f"members: SonarQube manages the members of {DEFAULT_GROUP!r} itself")
+        sonar_name, sonar_id = record.sonar_name, record.sonar_id
+        if name != record.display_name:
+            async with sonar_errors():
+                renamed = await ctx.sonar.rename_group(GroupRef(record.sonar_name, record.sonar_id), name)
+            sonar_name, sonar_id = renamed.name, renamed.id or sonar_id
+        updated = replace(
+            record,
+            display_name=name,
+            sonar_name=sonar_name,
+            sonar_id=sonar_id,
+            external_id=plan.external_id if plan.external_id_changed else record.external_id,
+            attributes=_attributes_after(record, name, plan),
+            last_modified=self._shared.clock(),
+            version=record.version + 1,
+        )
+        await self._change_members(
+            ctx, updated, members | await self._users(removed, known_only=True), added, removed
+        )
+        try:
+            await self._store.update_group(updated, expected_version=record.version)
+        except StoreConflict as exc:
+            raise UniquenessError(f"displayName: {exc}") from exc
+        return await self._resource(updated, with_members=True)
+
+    async def _change_members(
+        self,
+        ctx: RequestContext,
+        record: GroupRecord,
+        users: dict[str, UserRecord],
+        add: Iterable[str],
+        remove: Iterable[str],
+    ) -> None:
+        """One SonarQube call per active member changed; the store then remembers the wanted members."""
+        group = GroupRef(record.sonar_name, record.sonar_id)
+        added, removed = tuple(add), tuple(remove)
+        async with sonar_errors():
+            for user_id in added:
+                user = users[user_id]
+                if user.active:
+                    await ctx.sonar.add_member(group, UserRef(user.sonar_login, user.sonar_id))
+            for user_id in removed:
+                member = users.get(user_id)
+                if member is not None and member.active:
+                    with suppress(NotFound):  # the user is gone from SonarQube: so is the membership
+                        await ctx.sonar.remove_member(group, UserRef(member.sonar_login, member.sonar_id))
+        if added:
+            await self._store.add_members(record.scim_id, added)
+        if removed:
+            await self._store.remove_members(record.scim_id, removed)
+        if added or removed:
+            await self._shared.audit(
+                ctx,
+                action="group_members_changed",
+                resource_type="Group",
+                scim_id=record.scim_id,
+                sonar_key=record.sonar_name,
+                detail=f"added {len(added)}, removed {len(removed)}",
+            )
+
+    # -- delete ------------------------------------------------------------------------------------------
+    async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: str | None) -> None:
+        async with self._shared.locks.hold(_id_lock(scim_id)):
+            record = await self._existing(scim_id)
+            check_version(record.version, if_match)
+            self._check_unprotected(record, "deleted")
+            async with sonar_errors():
+                with suppress(NotFound):  # already gone from SonarQube: forgetting it is all that is left
+                    await ctx.sonar.delete_group(GroupRef(record.sonar_name, record.sonar_id))
+            await self._store.delete_group(scim_id)
+            await self._shared.audit(
+                ctx,
+                action="group_deleted",
+                resource_type="Group",
+                scim_id=scim_id,
+                sonar_key=record.sonar_name,
+            )
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    async def _existing(self, scim_id: str) -> GroupRecord:
+        record = await self._store.get_group(scim_id)
+        if record is None:
+            raise NotFoundError(f"Group {scim_id} not found")
+        return record
+
+    async def _users(self, ids: Iterable[str], *, known_only: bool = False) -> dict[str, UserRecord]:
+        """The user records of member ids; an unknown id is a 400 naming it (before any SonarQube call)."""
+        users: dict[str, UserRecord] = {}
+        for user_id in dict.fromkeys(ids):
+            record = await self._store.get_user(user_id)
+            if record is not None:
+                users[user_id] = record
+            elif not known_only:
+                raise InvalidValueError(f"members: no User with id {user_id!r} is provisioned")
+        return users
+
+    @staticmethod
+    def _check_unprotected(record: GroupRecord, action: str) -> None:
+        if record.sonar_name in PROTECTED_GROUPS:
+            raise MutabilityError(
+                f"displayName: SonarQube's own group {record.sonar_name!r} is protected and is never {action}"
+            )
+
+
+def _attributes_after(record: GroupRecord, name: str, plan: GroupPatchPlan) -> dict[str, Any]:
+    attributes = {**record.attributes, "displayName": name}
+    if plan.external_id_changed:
+        if plan.external_id is None:
+            attributes.pop("externalId", None)
+        else:
+            attributes["externalId"] = plan.external_id
+    return attributes

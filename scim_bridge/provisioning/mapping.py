@@ -1,0 +1,153 @@
+"""SCIM ↔ SonarQube mapping (DESIGN §4) as pure functions: what SonarQube gets from a SCIM resource, and the
+SCIM resource the bridge returns from what its store and SonarQube hold. No I/O here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from scim_bridge.scim.errors import InvalidValueError
+from scim_bridge.scim.resources import GROUP_SCHEMA, USER_SCHEMA, GroupResource, UserResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+    from scim_bridge.sonarqube import SonarGroup, SonarUser
+    from scim_bridge.store.records import GroupRecord, UserRecord
+
+MAX_USER_NAME: Final = 200  # SonarQube's limit on a user's name
+MAX_EMAIL: Final = 100
+MAX_GROUP_NAME: Final = 255
+RESERVED_GROUP = "anyone"  # SonarQube's virtual group; no real group may take the name in any case
+# SonarQube validates e-mails as RFC 822 addresses; this catches what it would refuse before any call.
+_EMAIL: Final = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[^@\s<>(),;:\"\[\]\\]+$")
+_READ_ONLY: Final = ("id", "meta")
+
+
+@dataclass(frozen=True, slots=True)
+class SonarProfile:
+    """What SonarQube holds of a SCIM user: its display name and e-mail."""
+
+    name: str
+    email: str | None
+
+
+def sonar_profile(user: UserResource) -> SonarProfile:
+    """Name: `displayName`, else `name.formatted`, else given and family name, else `userName`.
+    E-mail: the primary one, else the `work` one, else the first. Both checked against SonarQube's rules."""
+    name = _display_name(user)
+    if len(name) > MAX_USER_NAME:
+        raise InvalidValueError(
+            f"displayName: SonarQube user names are at most {MAX_USER_NAME} characters (got {len(name)})"
+        )
+    email = _email(user)
+    if email is not None:
+        if len(email) > MAX_EMAIL:
+            raise InvalidValueError(f"emails: SonarQube e-mails are at most {MAX_EMAIL} characters")
+        if not _EMAIL.match(email):
+            raise InvalidValueError(f"emails: {email!r} is not an e-mail address SonarQube accepts")
+    return SonarProfile(name=name, email=email)
+
+
+def _display_name(user: UserResource) -> str:
+    if user.display_name and user.display_name.strip():
+        return user.display_name.strip()
+    if user.name is not None:
+        if user.name.formatted and user.name.formatted.strip():
+            return user.name.formatted.strip()
+        parts = [part for part in (user.name.given_name, user.name.family_name) if part and part.strip()]
+        if parts:
+            return " ".join(part.strip() for part in parts)
+    return str(user.user_name)
+
+
+def _email(user: UserResource) -> str | None:
+    emails = [email for email in user.emails or [] if email.value]
+    chosen = (
+        next((email for email in emails if email.primary), None)
+        or next((email for email in emails if str(email.type or "").lower() == "work"), None)
+        or (emails[0] if emails else None)
+    )
+    return None if chosen is None else str(chosen.value)
+
+
+def check_group_name(name: str) -> str:
+    """The SonarQube group name for a SCIM `displayName`, or a 400 naming SonarQube's rule."""
+    stripped = name.strip()
+    if not stripped:
+        raise InvalidValueError("displayName: SonarQube group names cannot be blank")
+    if len(stripped) > MAX_GROUP_NAME:
+        raise InvalidValueError(f"displayName: SonarQube group names are at most {MAX_GROUP_NAME} characters")
+    if stripped.casefold() == RESERVED_GROUP:
+        raise InvalidValueError("displayName: 'Anyone' is reserved by SonarQube for its virtual group")
+    return name
+
+
+def stored_attributes(resource: UserResource | GroupResource) -> dict[str, Any]:
+    """The SCIM JSON the store keeps: everything as accepted, without the read-only `id` and `meta`."""
+    dumped: dict[str, Any] = resource.model_dump()
+    for key in (*_READ_ONLY, "members"):
+        dumped.pop(key, None)
+    return dumped
+
+
+def weak_etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def _meta(resource_type: str, created: datetime, last_modified: datetime, version: int) -> dict[str, Any]:
+    return {
+        "resourceType": resource_type,
+        "created": created.isoformat(),
+        "lastModified": last_modified.isoformat(),
+        "version": weak_etag(version),
+    }
+
+
+def user_resource(record: UserRecord, *, active: bool | None = None) -> UserResource:
+    """The SCIM user the bridge returns: the attributes as Entra sent them; `active` as SonarQube has it."""
+    body: dict[str, Any] = {
+        **record.attributes,
+        "id": record.scim_id,
+        "active": record.active if active is None else active,
+        "meta": _meta("User", record.created, record.last_modified, record.version),
+    }
+    return UserResource.model_validate(body)
+
+
+def group_resource(record: GroupRecord, members: list[str] | None) -> GroupResource:
+    """The SCIM group the bridge returns; `members` None leaves them out (`excludedAttributes=members`)."""
+    body: dict[str, Any] = {
+        **record.attributes,
+        "id": record.scim_id,
+        "displayName": record.display_name,
+        "meta": _meta("Group", record.created, record.last_modified, record.version),
+    }
+    if members is not None:
+        body["members"] = [{"value": member} for member in sorted(members)]
+    return GroupResource.model_validate(body)
+
+
+def adopted_user_attributes(user_name: str, sonar: SonarUser) -> dict[str, Any]:
+    """The SCIM attributes of a SonarQube user adopted by a filter: what SonarQube knows of it."""
+    attributes: dict[str, Any] = {
+        "schemas": [USER_SCHEMA],
+        "userName": user_name,
+        "displayName": sonar.name,
+        "active": sonar.active,
+    }
+    if sonar.email:
+        attributes["emails"] = [{"value": sonar.email, "type": "work", "primary": True}]
+    return attributes
+
+
+def adopted_group_attributes(group: SonarGroup) -> dict[str, Any]:
+    return {"schemas": [GROUP_SCHEMA], "displayName": group.name}
+
+
+def same_attributes(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
+    """Whether two stored attribute sets are the same SCIM content (a replayed request)."""
+    return dict(first) == dict(second)

@@ -1,0 +1,73 @@
+"""The boundary between SonarQube's error tree and SCIM's: every SonarQube failure a SCIM client sees is
+one of these translations, with a detail that names the SCIM attribute and SonarQube's own reason."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from scim_bridge.scim.errors import (
+    ForbiddenError,
+    InvalidValueError,
+    MutabilityError,
+    NotFoundError,
+    ScimError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+    UniquenessError,
+)
+from scim_bridge.sonarqube import (
+    AlreadyExists,
+    AlreadyMember,
+    Forbidden,
+    InvalidValue,
+    NotFound,
+    Refused,
+    SonarQubeError,
+    Unauthorized,
+    Unavailable,
+)
+
+# Without a Retry-After from SonarQube, ask Entra to come back after a short while; Entra retries escrowed
+# operations on its own schedule anyway.
+DEFAULT_RETRY_AFTER: Final = 30
+
+# SonarQube parameter or field → the SCIM attribute it came from.
+_ATTRIBUTES: Final = {
+    "login": "userName",
+    "newLogin": "userName",
+    "name": "displayName",
+    "email": "emails",
+    "newExternalIdentity": "userName",
+    "externalLogin": "userName",
+}
+
+
+def scim_error(exc: SonarQubeError) -> ScimError:
+    """The SCIM error for a SonarQube failure; raise it `from` the original."""
+    reason = f"SonarQube refused: {exc.message}"
+    match exc:
+        case Unavailable():
+            retry_after = round(exc.retry_after) if exc.retry_after else DEFAULT_RETRY_AFTER
+            return ServiceUnavailableError(
+                f"SonarQube is unavailable ({exc.message}); nothing was lost, retry later",
+                retry_after=retry_after,
+            )
+        case Unauthorized():
+            return UnauthorizedError("SonarQube no longer accepts the token")
+        case Forbidden():
+            return ForbiddenError("the token's SonarQube user may not administer SonarQube")
+        case AlreadyExists():
+            return UniquenessError(reason)
+        case InvalidValue():
+            attribute = _ATTRIBUTES.get(exc.field or "", exc.field or "value")
+            return InvalidValueError(f"{attribute}: {reason}")
+        case Refused() | AlreadyMember():
+            return MutabilityError(reason)
+        case NotFound():
+            return NotFoundError(reason)
+        case _:
+            # An answer the client did not understand: safe to replay, so ask for a retry.
+            return ServiceUnavailableError(
+                f"SonarQube answered unexpectedly ({exc.message}); retry later",
+                retry_after=DEFAULT_RETRY_AFTER,
+            )

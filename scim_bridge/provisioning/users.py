@@ -1,0 +1,398 @@
+"""SCIM Users onto SonarQube users (DESIGN §4): create or adopt, update, deactivate and reactivate, forget.
+
+Every request is validated whole (mapping, protections, uniqueness) before the first SonarQube call. Writes
+to one user are serialised. SonarQube is the truth for whether an account exists and is active; the store
+keeps everything else, exactly as Entra sent it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import suppress
+from dataclasses import replace
+from typing import TYPE_CHECKING, Final
+
+from scim_bridge.provisioning.base import check_version, log, sonar_errors
+from scim_bridge.provisioning.logins import login_for
+from scim_bridge.provisioning.mapping import (
+    adopted_user_attributes,
+    same_attributes,
+    sonar_profile,
+    stored_attributes,
+    user_resource,
+)
+from scim_bridge.scim.errors import MutabilityError, NotFoundError, UniquenessError
+from scim_bridge.scim.filters import direct_lookup, matches
+from scim_bridge.scim.patch import apply_user_patch
+from scim_bridge.sonarqube import SAML_PROVIDER, AlreadyExists, GroupRef, NotFound, Refused, UserRef
+from scim_bridge.store.errors import StoreConflict
+from scim_bridge.store.records import UserRecord, casefold_key
+
+if TYPE_CHECKING:
+    from scim2_models import PatchOp
+
+    from scim_bridge.provisioning.base import Shared
+    from scim_bridge.provisioning.context import RequestContext
+    from scim_bridge.provisioning.mapping import SonarProfile
+    from scim_bridge.scim.filters import Lookup
+    from scim_bridge.scim.listing import SearchParams
+    from scim_bridge.scim.resources import UserResource
+    from scim_bridge.sonarqube import SonarUser
+
+LISTING_CHUNK: Final = 500  # records read per store call when a filter must be evaluated in memory
+# Filters on these are answered by one store look-up; others (e-mails, display name) over the listing.
+_LOOKED_UP: Final = frozenset({"id", "userName", "externalId"})
+
+
+def _name_lock(user_name: str) -> str:
+    return f"user-name:{casefold_key(user_name)}"
+
+
+def _id_lock(scim_id: str) -> str:
+    return f"user:{scim_id}"
+
+
+class UserService:
+    """`/Users`: each method is one SCIM request."""
+
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+        self._store = shared.store
+
+    # -- create ------------------------------------------------------------------------------------------
+    async def create(self, ctx: RequestContext, resource: UserResource) -> UserResource:
+        user_name = str(resource.user_name)
+        profile = sonar_profile(resource)
+        login = login_for(user_name, self._shared.login_rules)
+        attributes = stored_attributes(resource)
+        async with self._shared.locks.hold(_name_lock(user_name)):
+            existing = await self._store.find_user(user_name=user_name)
+            if existing is not None:
+                if not same_attributes(existing.attributes, attributes):
+                    raise UniquenessError(
+                        f"userName: {user_name!r} is already provisioned (id {existing.scim_id})"
+                    )
+                # The same POST again (a lost answer): finish what the first one may not have, then answer.
+                await self._settle_new_user(ctx, existing)
+                return user_resource(existing)
+            if (holder := await self._store.find_user(sonar_login=login)) is not None:
+                raise UniquenessError(
+                    f"userName: {user_name!r} maps to SonarQube login {login!r},"
+                    f" already held by id {holder.scim_id}"
+                )
+            async with sonar_errors():
+                sonar_user = await ctx.sonar.create_user(login, profile.name, profile.email)
+            now = self._shared.clock()
+            record = UserRecord(
+                scim_id=sonar_user.id or str(uuid.uuid4()),
+                user_name=user_name,
+                sonar_login=sonar_user.login,
+                sonar_id=sonar_user.id,
+                external_id=resource.external_id,
+                active=resource.active is not False,
+                attributes=attributes,
+                created=now,
+                last_modified=now,
+                version=1,
+            )
+            await self._store.insert_user(record)
+            await self._settle_new_user(ctx, record)
+            await self._shared.audit(
+                ctx,
+                action="user_created",
+                resource_type="User",
+                scim_id=record.scim_id,
+                sonar_key=record.sonar_login,
+            )
+            return user_resource(record)
+
+    async def _settle_new_user(self, ctx: RequestContext, record: UserRecord) -> None:
+        """Link the new account to SAML (so the first SAML login lands on it), then apply `active: false`.
+        Linking first: on v2 a change to a deactivated user would reactivate it."""
+        ref = UserRef(record.sonar_login, record.sonar_id)
+        async with sonar_errors():
+            if await self._shared.saml_linking(ctx):
+                await ctx.sonar.link_identity(ref, SAML_PROVIDER, record.user_name)
+            if not record.active:
+                await ctx.sonar.deactivate_user(ref)
+
+    # -- read --------------------------------------------------------------------------------------------
+    async def get(self, ctx: RequestContext, scim_id: str) -> UserResource:
+        record = await self._store.get_user(scim_id)
+        if record is None:
+            record = await self._adopt_by_id(ctx, scim_id)
+        sonar_user = await self._sonar_user(ctx, record)
+        if sonar_user is None:
+            raise NotFoundError(
+                f"User {scim_id} no longer exists in SonarQube (login {record.sonar_login!r})"
+            )
+        return user_resource(record, active=sonar_user.active)
+
+    async def query(self, ctx: RequestContext, params: SearchParams) -> tuple[list[UserResource], int]:
+        if params.filter is None:
+            records, total = await self._store.list_users(offset=params.start_index - 1, limit=params.count)
+            return [user_resource(record) for record in records], total
+        lookup = direct_lookup(params.filter)
+        if lookup is not None and lookup.attribute in _LOOKED_UP:
+            found, residual = await self._look_up(ctx, lookup), lookup.residual
+        else:
+            found, residual = await self._all_users(), params.filter
+        if residual is not None:
+            found = [user for user in found if matches(residual, user)]
+        start = params.start_index - 1
+        return found[start : start + params.count], len(found)
+
+    async def _look_up(self, ctx: RequestContext, lookup: Lookup) -> list[UserResource]:
+        match lookup.attribute:
+            case "id":
+                try:
+                    return [await self.get(ctx, lookup.value)]
+                except NotFoundError:
+                    return []
+            case "userName":
+                record = await self._store.find_user(user_name=lookup.value) or await self._adopt(
+                    ctx, lookup.value
+                )
+            case _:
+                record = await self._store.find_user(external_id=lookup.value)
+        if record is None:
+            return []
+        sonar_user = await self._sonar_user(ctx, record)
+        return [] if sonar_user is None else [user_resource(record, active=sonar_user.active)]
+
+    async def _all_users(self) -> list[UserResource]:
+        users: list[UserResource] = []
+        offset = 0
+        while True:
+            records, total = await self._store.list_users(offset=offset, limit=LISTING_CHUNK)
+            users += [user_resource(record) for record in records]
+            offset += len(records)
+            if not records or offset >= total:
+                return users
+
+    async def _sonar_user(self, ctx: RequestContext, record: UserRecord) -> SonarUser | None:
+        """The SonarQube account behind a record, in one call where the dialect allows it."""
+        async with sonar_errors():
+            if record.sonar_id is not None:
+                return await ctx.sonar.get_user(record.sonar_id)
+            return await ctx.sonar.find_user(record.sonar_login)
+
+    async def _adopt(self, ctx: RequestContext, user_name: str) -> UserRecord | None:
+        """A SonarQube account this `userName` already has (by login, or by SAML link), recorded so that Entra
+        matches it instead of creating a duplicate. Active accounts only: a deactivated login is reactivated
+        by Entra's following POST anyway, and two look-ups keep Test Connection's probe at two calls."""
+        login = login_for(user_name, self._shared.login_rules)
+        async with sonar_errors():
+            sonar_user = await ctx.sonar.find_user(login, active_only=True)
+            if sonar_user is None:
+                sonar_user = await ctx.sonar.find_user_by_external_login(
+                    user_name, SAML_PROVIDER, active_only=True
+                )
+        if sonar_user is None:
+            return None
+        return await self._record_adoption(ctx, user_name, sonar_user)
+
+    async def _adopt_by_id(self, ctx: RequestContext, scim_id: str) -> UserRecord:
+        """On SonarQube 10.4+ a SCIM id is the SonarQube uuid: a lost store does not orphan Entra's links."""
+        if self._shared.dialect.value != "v2":
+            raise NotFoundError(f"User {scim_id} not found")
+        async with sonar_errors():
+            sonar_user = await ctx.sonar.get_user(scim_id)
+        if sonar_user is None:
+            raise NotFoundError(f"User {scim_id} not found")
+        user_name = (
+            sonar_user.external_login if sonar_user.saml_linked and sonar_user.external_login else None
+        )
+        record = await self._record_adoption(ctx, user_name or sonar_user.login, sonar_user)
+        if record is None:
+            raise NotFoundError(f"User {scim_id} not found")
+        return record
+
+    async def _record_adoption(
+        self, ctx: RequestContext, user_name: str, sonar_user: SonarUser
+    ) -> UserRecord | None:
+        async with self._shared.locks.hold(_name_lock(user_name)):
+            known = await self._store.find_user(user_name=user_name) or await self._store.find_user(
+                sonar_login=sonar_user.login
+            )
+            if known is not None:
+                return known
+            now = self._shared.clock()
+            record = UserRecord(
+                scim_id=sonar_user.id or str(uuid.uuid4()),
+                user_name=user_name,
+                sonar_login=sonar_user.login,
+                sonar_id=sonar_user.id,
+                external_id=None,
+                active=sonar_user.active,
+                attributes=adopted_user_attributes(user_name, sonar_user),
+                created=now,
+                last_modified=now,
+                version=1,
+            )
+            try:
+                await self._store.insert_user(record)
+            except StoreConflict:
+                return None
+            await self._shared.audit(
+                ctx,
+                action="user_adopted",
+                resource_type="User",
+                scim_id=record.scim_id,
+                sonar_key=record.sonar_login,
+            )
+            return record
+
+    # -- update ------------------------------------------------------------------------------------------
+    async def patch(
+        self, ctx: RequestContext, scim_id: str, patch: PatchOp[UserResource], *, if_match: str | None
+    ) -> UserResource:
+        async with self._shared.locks.hold(_id_lock(scim_id)):
+            record = await self._existing(scim_id)
+            check_version(record.version, if_match)
+            resource = user_resource(record)
+            if not apply_user_patch(resource, patch):
+                return resource
+            return await self._update(ctx, record, resource)
+
+    async def replace(
+        self, ctx: RequestContext, scim_id: str, resource: UserResource, *, if_match: str | None
+    ) -> UserResource:
+        async with self._shared.locks.hold(_id_lock(scim_id)):
+            record = await self._existing(scim_id)
+            check_version(record.version, if_match)
+            return await self._update(ctx, record, resource)
+
+    async def _update(self, ctx: RequestContext, record: UserRecord, wanted: UserResource) -> UserResource:
+        user_name = str(wanted.user_name)
+        profile = sonar_profile(wanted)
+        before = sonar_profile(user_resource(record))
+        active = wanted.active is not False
+        login = login_for(user_name, self._shared.login_rules)
+        renamed = user_name != record.user_name
+        if (record.active and not active) or login != record.sonar_login:
+            self._check_unprotected(ctx, record.sonar_login, "deactivated or renamed")
+        async with self._shared.locks.hold(_name_lock(user_name)):
+            if renamed:
+                await self._check_free(record, user_name, login)
+            ref = UserRef(record.sonar_login, record.sonar_id)
+            link = await self._shared.saml_linking(ctx)
+            async with sonar_errors():
+                if active and not record.active:
+                    ref = await self._reactivate(ctx, record, login, profile)
+                    if link:
+                        await ctx.sonar.link_identity(ref, SAML_PROVIDER, user_name)
+                    await self._restore_memberships(ctx, record.scim_id, ref)
+                elif active:
+                    if login != ref.login:
+                        ref = (await ctx.sonar.rename_user(ref, login)).ref
+                    if link and renamed:
+                        await ctx.sonar.link_identity(ref, SAML_PROVIDER, user_name)
+                    if profile != before:
+                        await self._update_profile(ctx, ref, profile.name, profile.email)
+                elif record.active:
+                    # SonarQube forgets e-mail and memberships; the store keeps them for reactivation.
+                    await ctx.sonar.deactivate_user(ref)
+            updated = replace(
+                record,
+                user_name=user_name,
+                sonar_login=ref.login,
+                sonar_id=ref.id or record.sonar_id,
+                external_id=wanted.external_id,
+                active=active,
+                attributes=stored_attributes(wanted),
+                last_modified=self._shared.clock(),
+                version=record.version + 1,
+            )
+            try:
+                await self._store.update_user(updated, expected_version=record.version)
+            except StoreConflict as exc:
+                raise UniquenessError(f"userName: {exc}") from exc
+        await self._shared.audit(
+            ctx,
+            action=_update_action(record.active, active),
+            resource_type="User",
+            scim_id=record.scim_id,
+            sonar_key=updated.sonar_login,
+        )
+        return user_resource(updated)
+
+    async def _reactivate(
+        self, ctx: RequestContext, record: UserRecord, login: str, profile: SonarProfile
+    ) -> UserRef:
+        """SonarQube reactivates through create, under the login it still has; then the login follows."""
+        ref = UserRef(record.sonar_login, record.sonar_id)
+        with suppress(
+            AlreadyExists
+        ):  # already active again: a replay of this request after a partial failure
+            ref = (await ctx.sonar.create_user(record.sonar_login, profile.name, profile.email)).ref
+        if login != ref.login:
+            ref = (await ctx.sonar.rename_user(ref, login)).ref
+        return ref
+
+    async def _restore_memberships(self, ctx: RequestContext, scim_id: str, ref: UserRef) -> None:
+        """SonarQube dropped the memberships at deactivation; give back the ones Entra asked for."""
+        for group_id in sorted(await self._store.groups_of(scim_id)):
+            group = await self._store.get_group(group_id)
+            if group is not None:
+                await ctx.sonar.add_member(GroupRef(group.sonar_name, group.sonar_id), ref)
+
+    async def _update_profile(self, ctx: RequestContext, ref: UserRef, name: str, email: str | None) -> None:
+        try:
+            await ctx.sonar.update_user(ref, name=name, email=email or "")
+        except Refused:
+            # SonarQube's v1 API cannot change a non-local user's name or e-mail; its SAML login refreshes
+            # them from the assertion. The store keeps Entra's values, so Entra sees no difference.
+            log.info("provisioning.profile_kept_in_store", login=ref.login)
+
+    # -- delete ------------------------------------------------------------------------------------------
+    async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: str | None) -> None:
+        async with self._shared.locks.hold(_id_lock(scim_id)):
+            record = await self._existing(scim_id)
+            check_version(record.version, if_match)
+            self._check_unprotected(ctx, record.sonar_login, "deleted")
+            async with sonar_errors():
+                with suppress(NotFound):  # already gone from SonarQube: forgetting it is all that is left
+                    await ctx.sonar.deactivate_user(UserRef(record.sonar_login, record.sonar_id))
+            await self._store.delete_user(scim_id)
+            await self._shared.audit(
+                ctx,
+                action="user_deleted",
+                resource_type="User",
+                scim_id=scim_id,
+                sonar_key=record.sonar_login,
+            )
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    async def _existing(self, scim_id: str) -> UserRecord:
+        record = await self._store.get_user(scim_id)
+        if record is None:
+            raise NotFoundError(f"User {scim_id} not found")
+        return record
+
+    async def _check_free(self, record: UserRecord, user_name: str, login: str) -> None:
+        other = await self._store.find_user(user_name=user_name)
+        if other is not None and other.scim_id != record.scim_id:
+            raise UniquenessError(f"userName: {user_name!r} is already provisioned (id {other.scim_id})")
+        holder = await self._store.find_user(sonar_login=login)
+        if holder is not None and holder.scim_id != record.scim_id:
+            raise UniquenessError(
+                f"userName: SonarQube login {login!r} is already held by id {holder.scim_id}"
+            )
+
+    def _check_unprotected(self, ctx: RequestContext, login: str, action: str) -> None:
+        if login == ctx.actor:
+            reason = "it owns the token scim-bridge uses"
+        elif login in self._shared.settings.protected_logins:
+            reason = "it is listed in protected_logins"
+        else:
+            return
+        raise MutabilityError(
+            f"userName: SonarQube user {login!r} is protected ({reason}) and is never {action}"
+        )
+
+
+def _update_action(was_active: bool, active: bool) -> str:
+    if active and not was_active:
+        return "user_reactivated"
+    return "user_deactivated" if was_active and not active else "user_updated"
