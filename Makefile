@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/scim-bridge emulator --port $(PORT) --admin-token demo-admin-token --profile 2025.6 --saml
+	$(BIN)/scim-bridge demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check scim_bridge tests bench

@@ -1,4 +1,4 @@
-"""`python -m bench`: run every benchmark and rewrite the generated part of docs/performance.md."""
+"""`python -m bench`: run every benchmark and rewrite the generated parts of docs/performance.md."""
 
 from __future__ import annotations
 
@@ -8,31 +8,48 @@ import re
 import sys
 from pathlib import Path
 
-from bench import client_calls
+from bench import client_calls, scim_calls
 from scim_bridge.logs import configure_logging
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
-BEGIN, END = "<!-- bench:client:begin -->", "<!-- bench:client:end -->"
+PROFILES = ("9.9", "10.8", "2025.6", "26.7")
 
 
-async def _run() -> str:
+async def _client_section() -> str:
     measurements = []
     for profile in ("9.9", "2025.6"):
         measurements += await client_calls.measure_profile(profile)
-    return client_calls.render(measurements)
+    return client_calls.render(measurements) + f"\n\n_{client_calls.ROUNDS} rounds each._"
+
+
+async def _scim_sections() -> tuple[str, str]:
+    counts, costs = [], []
+    for profile in PROFILES:
+        profile_counts, profile_costs = await scim_calls.measure(profile)
+        counts += profile_counts
+        costs += profile_costs
+    cpu_note = (
+        f"_{scim_calls.CPU_ROUNDS} requests each; the bridge process's user+system CPU time from /proc._"
+    )
+    return scim_calls.render_counts(counts), scim_calls.render_cpu(costs) + "\n\n" + cpu_note
+
+
+def _replace(text: str, name: str, content: str, machine: str) -> str:
+    begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
+    block = f"{begin}\n_Measured by `make bench` on {machine}._\n\n{content}\n{end}"
+    return re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _m: block, text, flags=re.DOTALL)
 
 
 def main() -> None:
     configure_logging(level="warning", fmt="console")
-    table = asyncio.run(_run())
-    machine = f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}"
-    note = f"_Measured by `make bench` ({machine}; {client_calls.ROUNDS} rounds each)._"
-    block = f"{BEGIN}\n{note}\n\n{table}\n{END}"
+    machine = f"Python {platform.python_version()}, {platform.machine()}, {platform.system()}"
+    client = asyncio.run(_client_section())
+    calls, cpu = asyncio.run(_scim_sections())
     text = REPORT.read_text(encoding="utf-8")
-    REPORT.write_text(
-        re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), block, text, flags=re.DOTALL), encoding="utf-8"
-    )
-    sys.stdout.write(table + "\n")
+    for name, content in (("client", client), ("scim-calls", calls), ("scim-cpu", cpu)):
+        text = _replace(text, name, content, machine)
+        sys.stdout.write(f"\n{content}\n")
+    REPORT.write_text(text, encoding="utf-8")
 
 
 main()

@@ -17,7 +17,6 @@ from scim_bridge.provisioning.mapping import (
     adopted_group_attributes,
     check_group_name,
     group_resource,
-    same_attributes,
     stored_attributes,
 )
 from scim_bridge.scim.errors import InvalidValueError, MutabilityError, NotFoundError, UniquenessError
@@ -66,11 +65,7 @@ class GroupService:
             members = await self._users(member_ids)
             existing = await self._store.find_group(display_name=name)
             if existing is not None:
-                if not same_attributes(existing.attributes, attributes):
-                    raise UniquenessError(
-                        f"displayName: {name!r} is already provisioned (id {existing.scim_id})"
-                    )
-                return await self._apply(ctx, existing, GroupPatchPlan(add_members=member_ids), members)
+                raise UniquenessError(f"displayName: {name!r} is already provisioned (id {existing.scim_id})")
             async with sonar_errors():
                 group = await ctx.sonar.create_group(name)
             now = self._shared.clock()

@@ -12,7 +12,6 @@ from scim_bridge.scim.errors import InvalidValueError
 from scim_bridge.scim.resources import GROUP_SCHEMA, USER_SCHEMA, GroupResource, UserResource
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from datetime import datetime
 
     from scim_bridge.sonarqube import SonarGroup, SonarUser
@@ -146,8 +145,3 @@ def adopted_user_attributes(user_name: str, sonar: SonarUser) -> dict[str, Any]:
 
 def adopted_group_attributes(group: SonarGroup) -> dict[str, Any]:
     return {"schemas": [GROUP_SCHEMA], "displayName": group.name}
-
-
-def same_attributes(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
-    """Whether two stored attribute sets are the same SCIM content (a replayed request)."""
-    return dict(first) == dict(second)

@@ -53,7 +53,10 @@ def scim_error(exc: SonarQubeError) -> ScimError:
                 retry_after=retry_after,
             )
         case Unauthorized():
-            return UnauthorizedError("SonarQube no longer accepts the token")
+            return UnauthorizedError(
+                "SonarQube no longer accepts the token",
+                challenge='Bearer realm="scim-bridge", error="invalid_token"',
+            )
         case Forbidden():
             return ForbiddenError("the token's SonarQube user may not administer SonarQube")
         case AlreadyExists():

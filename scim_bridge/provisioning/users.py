@@ -16,7 +16,6 @@ from scim_bridge.provisioning.base import check_version, log, sonar_errors
 from scim_bridge.provisioning.logins import login_for
 from scim_bridge.provisioning.mapping import (
     adopted_user_attributes,
-    same_attributes,
     sonar_profile,
     stored_attributes,
     user_resource,
@@ -68,19 +67,16 @@ class UserService:
         async with self._shared.locks.hold(_name_lock(user_name)):
             existing = await self._store.find_user(user_name=user_name)
             if existing is not None:
-                if not same_attributes(existing.attributes, attributes):
-                    raise UniquenessError(
-                        f"userName: {user_name!r} is already provisioned (id {existing.scim_id})"
-                    )
-                # The same POST again (a lost answer): finish what the first one may not have, then answer.
-                await self._settle_new_user(ctx, existing)
-                return user_resource(existing)
+                raise UniquenessError(
+                    f"userName: {user_name!r} is already provisioned (id {existing.scim_id})"
+                )
             if (holder := await self._store.find_user(sonar_login=login)) is not None:
                 raise UniquenessError(
                     f"userName: {user_name!r} maps to SonarQube login {login!r},"
                     f" already held by id {holder.scim_id}"
                 )
             async with sonar_errors():
+                login = await self._dormant_login(ctx, user_name) or login
                 sonar_user = await ctx.sonar.create_user(login, profile.name, profile.email)
             now = self._shared.clock()
             record = UserRecord(
@@ -95,8 +91,10 @@ class UserService:
                 last_modified=now,
                 version=1,
             )
-            await self._store.insert_user(record)
+            # Linked and deactivated before it is recorded: a failure in between leaves an account that the
+            # next cycle's userName filter adopts (and links), never a record of a half-made account.
             await self._settle_new_user(ctx, record)
+            await self._store.insert_user(record)
             await self._shared.audit(
                 ctx,
                 action="user_created",
@@ -105,6 +103,19 @@ class UserService:
                 sonar_key=record.sonar_login,
             )
             return user_resource(record)
+
+    async def _dormant_login(self, ctx: RequestContext, user_name: str) -> str | None:
+        """The login of a deactivated account SAML-linked to this `userName`, which the create reactivates.
+
+        SonarQube would otherwise reactivate that old account at the user's first SAML sign-in and leave the
+        new one unused: a duplicate. (A deactivated account with the same login needs no look-up: SonarQube's
+        create reactivates it by itself.) Searched here rather than in the `userName` filter, which keeps
+        Entra's Test Connection probe and matching queries at two SonarQube calls.
+        """
+        if not await self._shared.saml_linking(ctx):
+            return None
+        dormant = await ctx.sonar.find_user_by_external_login(user_name, SAML_PROVIDER, active=False)
+        return None if dormant is None else dormant.login
 
     async def _settle_new_user(self, ctx: RequestContext, record: UserRecord) -> None:
         """Link the new account to SAML (so the first SAML login lands on it), then apply `active: false`.
@@ -183,10 +194,10 @@ class UserService:
         by Entra's following POST anyway, and two look-ups keep Test Connection's probe at two calls."""
         login = login_for(user_name, self._shared.login_rules)
         async with sonar_errors():
-            sonar_user = await ctx.sonar.find_user(login, active_only=True)
+            sonar_user = await ctx.sonar.find_user(login, active=True)
             if sonar_user is None:
                 sonar_user = await ctx.sonar.find_user_by_external_login(
-                    user_name, SAML_PROVIDER, active_only=True
+                    user_name, SAML_PROVIDER, active=True
                 )
         if sonar_user is None:
             return None
@@ -198,7 +209,7 @@ class UserService:
             raise NotFoundError(f"User {scim_id} not found")
         async with sonar_errors():
             sonar_user = await ctx.sonar.get_user(scim_id)
-        if sonar_user is None:
+        if sonar_user is None or await self._forgotten(scim_id):
             raise NotFoundError(f"User {scim_id} not found")
         user_name = (
             sonar_user.external_login if sonar_user.saml_linked and sonar_user.external_login else None
@@ -230,6 +241,14 @@ class UserService:
                 last_modified=now,
                 version=1,
             )
+            if (
+                sonar_user.active
+                and not _linked_as(sonar_user, user_name)
+                and await self._shared.saml_linking(ctx)
+            ):
+                # Adopted accounts get the same SAML link as created ones: no second account at first sign-in.
+                async with sonar_errors():
+                    await ctx.sonar.link_identity(sonar_user.ref, SAML_PROVIDER, user_name)
             try:
                 await self._store.insert_user(record)
             except StoreConflict:
@@ -364,6 +383,11 @@ class UserService:
             )
 
     # -- helpers -----------------------------------------------------------------------------------------
+    async def _forgotten(self, scim_id: str) -> bool:
+        """Whether this bridge deleted (deactivated and forgot) the user: its GET must stay 404."""
+        events = await self._store.audit_trail(scim_id=scim_id, limit=1)
+        return bool(events) and events[0].action == "user_deleted"
+
     async def _existing(self, scim_id: str) -> UserRecord:
         record = await self._store.get_user(scim_id)
         if record is None:
@@ -396,3 +420,7 @@ def _update_action(was_active: bool, active: bool) -> str:
     if active and not was_active:
         return "user_reactivated"
     return "user_deactivated" if was_active and not active else "user_updated"
+
+
+def _linked_as(user: SonarUser, user_name: str) -> bool:
+    return user.saml_linked and user.external_login == user_name

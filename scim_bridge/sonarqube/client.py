@@ -49,14 +49,14 @@ class SonarQubeClient(Protocol):
         """The user with this uuid, active or deactivated; `None` when unknown. Only on dialects with ids."""
         ...
 
-    async def find_user(self, login: str, *, active_only: bool = False) -> SonarUser | None:
-        """The user with exactly this login (case-sensitive), active or (unless `active_only`) deactivated."""
+    async def find_user(self, login: str, *, active: bool | None = None) -> SonarUser | None:
+        """The user with exactly this login (case-sensitive); `active` None finds either state."""
         ...
 
     async def find_user_by_external_login(
-        self, external_login: str, provider: str, *, active_only: bool = False
+        self, external_login: str, provider: str, *, active: bool | None = None
     ) -> SonarUser | None:
-        """The user linked to `provider` with this external login, active or (unless `active_only`) not."""
+        """The user linked to `provider` with this external login; `active` None finds either state."""
         ...
 
     async def create_user(self, login: str, name: str, email: str | None) -> SonarUser:

@@ -104,7 +104,7 @@ class BaseClient(abc.ABC):
 
     # -- look-ups both dialects implement, used by the shared replay checks ------------------------------
     @abc.abstractmethod
-    async def find_user(self, login: str, *, active_only: bool = False) -> SonarUser | None: ...
+    async def find_user(self, login: str, *, active: bool | None = None) -> SonarUser | None: ...
 
     @abc.abstractmethod
     async def find_group(self, name: str) -> SonarGroup | None: ...
@@ -202,6 +202,6 @@ def _setting_values(payload: Mapping[str, Any]) -> dict[str, str]:
     return {setting["key"]: str(setting.get("value", "")) for setting in payload["settings"]}
 
 
-def user_states(*, active_only: bool) -> tuple[bool, ...]:
-    """Which user states a look-up searches, active first: most look-ups hit an active user."""
-    return (True,) if active_only else (True, False)
+def user_states(active: bool | None) -> tuple[bool, ...]:
+    """The user states a look-up searches; None: both, active first (most look-ups find an active one)."""
+    return (True, False) if active is None else (active,)

@@ -47,26 +47,26 @@ class V1Client(BaseClient):
     async def get_user(self, user_id: str) -> SonarUser | None:  # noqa: ARG002 - no ids in v1
         raise SonarQubeError(_NO_IDS)
 
-    async def find_user(self, login: str, *, active_only: bool = False) -> SonarUser | None:
+    async def find_user(self, login: str, *, active: bool | None = None) -> SonarUser | None:
         if len(login) < MIN_LOGIN_LENGTH:
             return None
         # `q` is a "contains" filter on login, name and e-mail (9.9: exact and case-sensitive above 15
         # characters): read pages until the exact login turns up, active users first.
-        for active in user_states(active_only=active_only):
-            query: Query = {"q": login, "deactivated": not active}
-            user = await self._first_user(query, active, lambda user: user.login == login)
+        for state in user_states(active):
+            query: Query = {"q": login, "deactivated": not state}
+            user = await self._first_user(query, state, lambda user: user.login == login)
             if user is not None:
                 return user
         return None
 
     async def find_user_by_external_login(
-        self, external_login: str, provider: str, *, active_only: bool = False
+        self, external_login: str, provider: str, *, active: bool | None = None
     ) -> SonarUser | None:
-        for active in user_states(active_only=active_only):
-            query: Query = {"externalIdentity": external_login, "deactivated": not active}
+        for state in user_states(active):
+            query: Query = {"externalIdentity": external_login, "deactivated": not state}
             user = await self._first_user(
                 query,
-                active,
+                state,
                 lambda user: user.external_provider == provider and user.external_login == external_login,
             )
             if user is not None:

@@ -50,24 +50,23 @@ class V2Client(BaseClient):
             return None
         return parsed(USER, lambda p: _user(p, active=True), reply.json_object())
 
-    async def find_user(self, login: str, *, active_only: bool = False) -> SonarUser | None:
+    async def find_user(self, login: str, *, active: bool | None = None) -> SonarUser | None:
         if len(login) < MIN_LOGIN_LENGTH:
             return None
-        for active in user_states(
-            active_only=active_only
-        ):  # `q` is a case-insensitive "contains" filter: match exactly here
-            user = await self._first_user({"q": login, "active": active}, active, lambda u: u.login == login)
+        # `q` is a case-insensitive "contains" filter: match exactly here
+        for state in user_states(active):
+            user = await self._first_user({"q": login, "active": state}, state, lambda u: u.login == login)
             if user is not None:
                 return user
         return None
 
     async def find_user_by_external_login(
-        self, external_login: str, provider: str, *, active_only: bool = False
+        self, external_login: str, provider: str, *, active: bool | None = None
     ) -> SonarUser | None:
-        for active in user_states(active_only=active_only):
+        for state in user_states(active):
             user = await self._first_user(
-                {"externalIdentity": external_login, "active": active},
-                active,
+                {"externalIdentity": external_login, "active": state},
+                state,
                 lambda u: u.external_provider == provider and u.external_login == external_login,
             )
             if user is not None:

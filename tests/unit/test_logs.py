@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 import structlog
 
 from scim_bridge.logs import REDACTED, configure_logging, redact_secrets
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @pytest.mark.parametrize(
@@ -31,7 +35,14 @@ def test_redaction(event: dict[str, object], expected: dict[str, object]) -> Non
     assert redact_secrets(None, "info", dict(event)) == expected
 
 
-def test_json_output_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def configured_logging() -> Iterator[None]:
+    """Logging as `configure_logging` sets it, undone afterwards: its stream is this test's captured one."""
+    yield
+    structlog.reset_defaults()
+
+
+def test_json_output_is_redacted(capsys: pytest.CaptureFixture[str], configured_logging: None) -> None:
     """A configured JSON logger writes one JSON line per event without the token."""
     configure_logging(level="info", fmt="json")
     structlog.get_logger().info("sonarqube.user_created", login="alice", token="squ_secret")

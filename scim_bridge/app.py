@@ -1,0 +1,67 @@
+"""`create_app(settings)`: the scim-bridge web application. Nothing happens at import time.
+
+The collaborators (SonarQube connection, state store) may be injected, as tests do; whatever is not is
+opened when the application starts and closed when it stops. Injected ones are left open for their owner.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from scim_bridge.provisioning.service import Provisioner
+from scim_bridge.sonarqube import SonarQubeConnection
+from scim_bridge.store import open_store
+from scim_bridge.web import add_scim_routes, scim_middlewares
+from scim_bridge.web.auth import authenticator_for
+from scim_bridge.web.keys import AUTHENTICATOR, PROVISIONER, SETTINGS, SONAR, STORE
+from scim_bridge.web.middleware import echo_request_id
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from scim_bridge.config import BridgeSettings
+    from scim_bridge.store import StateStore
+
+
+def create_app(
+    settings: BridgeSettings,
+    *,
+    sonar: SonarQubeConnection | None = None,
+    store: StateStore | None = None,
+) -> web.Application:
+    """The SCIM service at `settings.base_path`; request bodies over `max_body_bytes` are refused (413)."""
+    app = web.Application(middlewares=scim_middlewares(), client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_collaborators(sonar, store))
+    app.on_response_prepare.append(echo_request_id)
+    add_scim_routes(app, settings.base_path)
+    return app
+
+
+def _collaborators(
+    sonar: SonarQubeConnection | None, store: StateStore | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def open_and_close(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        async with AsyncExitStack() as opened:
+            # The store first: a wrong store URL is told at once, not after SonarQube's retries.
+            state = store
+            if state is None:
+                state = await open_store(settings.store)
+                opened.push_async_callback(state.close)
+            connection = sonar
+            if connection is None:
+                connection = await SonarQubeConnection.open(settings)
+                opened.push_async_callback(connection.close)
+            app[SONAR] = connection
+            app[STORE] = state
+            app[PROVISIONER] = Provisioner(
+                store=state, settings=settings, version=connection.version, dialect=connection.dialect
+            )
+            app[AUTHENTICATOR] = authenticator_for(settings, connection)
+            yield
+
+    return open_and_close

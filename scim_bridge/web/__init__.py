@@ -1,0 +1,15 @@
+"""The HTTP surface: SCIM 2.0 routes at the configured base path, authentication, error rendering.
+
+keys        the typed application and request keys the handlers read their collaborators from
+middleware  request id and access log, the one SCIM error renderer, authentication inside a deadline
+auth        bearer tokens: SonarQube user tokens (default) or static SCIM tokens
+bodies      request bodies (JSON objects only) and `application/scim+json` responses
+resources   /Users and /Groups
+discovery   /ServiceProviderConfig, /ResourceTypes, /Schemas; the unsupported /Bulk, /Me and POST .search
+routes      the route table
+"""
+
+from scim_bridge.web.middleware import scim_middlewares
+from scim_bridge.web.routes import add_scim_routes
+
+__all__ = ["add_scim_routes", "scim_middlewares"]

@@ -1,0 +1,21 @@
+"""Typed keys: the application's collaborators (set up by `create_app`) and per-request values."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from scim_bridge.config import BridgeSettings
+from scim_bridge.provisioning.context import RequestContext
+from scim_bridge.provisioning.service import Provisioner
+from scim_bridge.sonarqube import SonarQubeConnection
+from scim_bridge.store import StateStore
+from scim_bridge.web.auth import Authenticator
+
+SETTINGS = web.AppKey("settings", BridgeSettings)
+SONAR = web.AppKey("sonar", SonarQubeConnection)
+STORE = web.AppKey[StateStore]("store")
+PROVISIONER = web.AppKey("provisioner", Provisioner)
+AUTHENTICATOR = web.AppKey[Authenticator]("authenticator")
+
+REQUEST_ID = web.RequestKey("request_id", str)
+SCIM_CONTEXT = web.RequestKey("scim_context", RequestContext)

@@ -1,0 +1,157 @@
+"""The middleware chain, outermost first:
+
+1. `request_log`   gives the request its id (a sane `X-Request-Id`, else a new one), binds it to every log
+                   event of the request, and logs one `scim.request` event when it is answered;
+2. `scim_errors`   the one place a failure under the SCIM base path becomes an `application/scim+json`
+                   Error: `ScimError`s as they are, aiohttp's 404/405/413 translated, anything else an
+                   opaque 500 quoting the request id (the traceback goes to the log only);
+3. `scim_auth`     every SCIM path needs a bearer token (discovery too, as SonarQube Enterprise does); the
+                   SonarQube work of the request, the token check included, runs inside one deadline.
+
+Paths outside the base path are left to aiohttp (a plain 404 until the reverse proxy arrives).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Final
+
+import structlog
+from aiohttp import hdrs, web
+
+from scim_bridge.provisioning.context import RequestContext
+from scim_bridge.scim.errors import (
+    InternalServerError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ScimError,
+)
+from scim_bridge.sonarqube import deadline
+from scim_bridge.web.auth import bearer_token
+from scim_bridge.web.keys import AUTHENTICATOR, REQUEST_ID, SCIM_CONTEXT, SETTINGS
+from scim_bridge.web.wire import scim_json
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler, Middleware
+
+log = structlog.get_logger("scim_bridge.web")
+
+REQUEST_ID_HEADER: Final = "X-Request-Id"
+_SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+class MethodNotAllowedError(ScimError):
+    """405: the endpoint exists but does not take this method; `Allow` lists the ones it takes."""
+
+    status = 405
+
+    def __init__(self, detail: str, *, allowed: str) -> None:
+        super().__init__(detail)
+        self.allowed = allowed
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {hdrs.ALLOW: self.allowed}
+
+
+def scim_middlewares() -> list[Middleware]:
+    return [request_log, scim_errors, scim_auth]
+
+
+async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: every answer carries the request id, plain 404s and errors included."""
+    if REQUEST_ID in request:
+        response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+
+
+@web.middleware
+async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = _request_id(request.headers.get(REQUEST_ID_HEADER))
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    status = 500
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        try:
+            response = await handler(request)
+            status = response.status
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            # Never the body, the query or a header: they may carry tokens or personal data.
+            log.info(
+                "scim.request",
+                method=request.method,
+                route=_route(request),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+    return response
+
+
+@web.middleware
+async def scim_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not _under_base_path(request):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except ScimError as exc:
+        return _error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error_response(_translated(request, exc))
+    except Exception:
+        log.exception("scim.unhandled_error", method=request.method, route=_route(request))
+        return _error_response(InternalServerError(request[REQUEST_ID]))
+
+
+@web.middleware
+async def scim_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not _under_base_path(request):
+        return await handler(request)
+    token = bearer_token(request.headers.get(hdrs.AUTHORIZATION))
+    with deadline(request.app[SETTINGS].sonar_deadline):
+        caller = await request.app[AUTHENTICATOR].authenticate(token)
+        request[SCIM_CONTEXT] = RequestContext(caller.sonar, caller.actor, request[REQUEST_ID])
+        return await handler(request)
+
+
+def _error_response(error: ScimError) -> web.Response:
+    return scim_json(error.to_json(), status=error.status, headers=error.headers)
+
+
+def _translated(request: web.Request, exc: web.HTTPException) -> ScimError:
+    """aiohttp's own refusals (from the router, or from reading a body) in SCIM words."""
+    if isinstance(exc, web.HTTPNotFound):
+        return NotFoundError(f"no SCIM endpoint at {request.path}")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return MethodNotAllowedError(
+            f"{request.method} is not allowed on {request.path}: use {allowed}", allowed=allowed
+        )
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLargeError(
+            f"the request body is larger than {request.app[SETTINGS].max_body_bytes} bytes"
+        )
+    return ScimError(exc.reason, status=exc.status)
+
+
+def _request_id(offered: str | None) -> str:
+    """The caller's id when it is safe to log and echo, else a new one."""
+    if offered is not None and _SANE_REQUEST_ID.fullmatch(offered):
+        return offered
+    return uuid.uuid4().hex
+
+
+def _route(request: web.Request) -> str:
+    """The route template (`/api/scim/v2/Users/{id}`): ids stay out of the access log."""
+    resource = request.match_info.route.resource
+    return "unmatched" if resource is None else resource.canonical
+
+
+def _under_base_path(request: web.Request) -> bool:
+    base_path = request.app[SETTINGS].base_path
+    return request.path == base_path or request.path.startswith(f"{base_path}/")

@@ -1,0 +1,177 @@
+"""/Users and /Groups (RFC 7644 §3.2-§3.6): read the request, call the provisioning service, answer.
+
+Status codes (DESIGN §3): POST 201 with `Location`; GET, PUT and user PATCH 200 with the resource; group
+PATCH 204 unless `attributes` asks for a body (Entra sends one PATCH per member and never reads the answer);
+DELETE 204. `If-Match` goes to the service, which answers 412 when it does not match.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from aiohttp import hdrs, web
+
+from scim_bridge.scim.bodies import parse_group, parse_user
+from scim_bridge.scim.listing import SearchParams, list_response, render_resource
+from scim_bridge.scim.patch import parse_user_patch, plan_group_patch
+from scim_bridge.scim.resources import GroupResource, UserResource
+from scim_bridge.web.keys import PROVISIONER, SCIM_CONTEXT
+from scim_bridge.web.wire import location_of, read_json_object, resource_response, scim_json
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from scim2_models import Resource
+
+    from scim_bridge.provisioning.groups import GroupService
+    from scim_bridge.provisioning.users import UserService
+
+USERS: Final = "Users"
+GROUPS: Final = "Groups"
+
+
+# -- /Users --------------------------------------------------------------------------------------------
+
+
+async def create_user(request: web.Request) -> web.Response:
+    resource = parse_user(await read_json_object(request))
+    params = _params(request, UserResource)
+    created = await _users(request).create(request[SCIM_CONTEXT], resource)
+    return resource_response(request, created, params, endpoint=USERS, status=201)
+
+
+async def get_user(request: web.Request) -> web.Response:
+    params = _params(request, UserResource)
+    user = await _users(request).get(request[SCIM_CONTEXT], _id(request))
+    return resource_response(request, user, params, endpoint=USERS)
+
+
+async def query_users(request: web.Request) -> web.Response:
+    params = _params(request, UserResource)
+    users, total = await _users(request).query(request[SCIM_CONTEXT], params)
+    return _list(request, users, total, params, endpoint=USERS)
+
+
+async def replace_user(request: web.Request) -> web.Response:
+    resource = parse_user(await read_json_object(request), replacement=True)
+    params = _params(request, UserResource)
+    replaced = await _users(request).replace(
+        request[SCIM_CONTEXT], _id(request), resource, if_match=_if_match(request)
+    )
+    return resource_response(request, replaced, params, endpoint=USERS)
+
+
+async def patch_user(request: web.Request) -> web.Response:
+    patch = parse_user_patch(await read_json_object(request))
+    params = _params(request, UserResource)
+    patched = await _users(request).patch(
+        request[SCIM_CONTEXT], _id(request), patch, if_match=_if_match(request)
+    )
+    return resource_response(request, patched, params, endpoint=USERS)
+
+
+async def delete_user(request: web.Request) -> web.Response:
+    await _users(request).delete(request[SCIM_CONTEXT], _id(request), if_match=_if_match(request))
+    return web.Response(status=204)
+
+
+# -- /Groups -------------------------------------------------------------------------------------------
+
+
+async def create_group(request: web.Request) -> web.Response:
+    resource = parse_group(await read_json_object(request))
+    params = _params(request, GroupResource)
+    created = await _groups(request).create(request[SCIM_CONTEXT], resource)
+    return resource_response(request, created, params, endpoint=GROUPS, status=201)
+
+
+async def get_group(request: web.Request) -> web.Response:
+    params = _params(request, GroupResource)
+    group = await _groups(request).get(
+        request[SCIM_CONTEXT], _id(request), with_members=wants_members(params)
+    )
+    return resource_response(request, group, params, endpoint=GROUPS)
+
+
+async def query_groups(request: web.Request) -> web.Response:
+    params = _params(request, GroupResource)
+    groups, total = await _groups(request).query(
+        request[SCIM_CONTEXT], params, with_members=wants_members(params)
+    )
+    return _list(request, groups, total, params, endpoint=GROUPS)
+
+
+async def replace_group(request: web.Request) -> web.Response:
+    resource = parse_group(await read_json_object(request), replacement=True)
+    params = _params(request, GroupResource)
+    replaced = await _groups(request).replace(
+        request[SCIM_CONTEXT], _id(request), resource, if_match=_if_match(request)
+    )
+    return resource_response(request, replaced, params, endpoint=GROUPS)
+
+
+async def patch_group(request: web.Request) -> web.Response:
+    plan = plan_group_patch(await read_json_object(request))
+    params = _params(request, GroupResource)
+    patched = await _groups(request).patch(
+        request[SCIM_CONTEXT], _id(request), plan, if_match=_if_match(request)
+    )
+    if not params.attributes:
+        return web.Response(status=204)
+    return resource_response(request, patched, params, endpoint=GROUPS)
+
+
+async def delete_group(request: web.Request) -> web.Response:
+    await _groups(request).delete(request[SCIM_CONTEXT], _id(request), if_match=_if_match(request))
+    return web.Response(status=204)
+
+
+def wants_members(params: SearchParams) -> bool:
+    """Whether the answer shows `members`: `excludedAttributes=members`, or `attributes` without them,
+    means the service must not read memberships at all (each read costs SonarQube calls)."""
+    if any(_names_members(path) for path in params.excluded_attributes):
+        return False
+    return not params.attributes or any(_names_members(path) for path in params.attributes)
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+
+def _names_members(path: str) -> bool:
+    """`members`, `members.value` or the URN-qualified `urn:…:Group:members`, in any case."""
+    attribute = path.rpartition(":")[2] if path.lower().startswith("urn:") else path
+    return attribute.partition(".")[0].lower() == "members"
+
+
+def _params(request: web.Request, model: type[UserResource | GroupResource]) -> SearchParams:
+    # aiohttp decodes `+` as a space in query strings, as Entra's filters need (quirk Q23).
+    return SearchParams.from_query(request.query, model)
+
+
+def _list(
+    request: web.Request,
+    resources: Sequence[Resource[Any]],
+    total: int,
+    params: SearchParams,
+    *,
+    endpoint: str,
+) -> web.Response:
+    rendered = [render_resource(each, params, location_of(request, endpoint, each)) for each in resources]
+    return scim_json(list_response(rendered, total, params))
+
+
+def _id(request: web.Request) -> str:
+    return request.match_info["id"]
+
+
+def _if_match(request: web.Request) -> str | None:
+    return request.headers.get(hdrs.IF_MATCH)
+
+
+def _users(request: web.Request) -> UserService:
+    return request.app[PROVISIONER].users
+
+
+def _groups(request: web.Request) -> GroupService:
+    return request.app[PROVISIONER].groups

@@ -1,0 +1,142 @@
+"""The bridge under test: `create_app` served on a real port in front of an emulator on another port."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pydantic import AnyHttpUrl
+
+from scim_bridge.app import create_app
+from scim_bridge.config import BridgeSettings
+from scim_bridge.sonarqube import SonarQubeConnection
+from tests.support import ADMIN_TOKEN, Reply, Sonar, SonarFactory, read_payload
+
+if TYPE_CHECKING:
+    import aiohttp
+    from aiohttp.test_utils import TestServer
+
+SCIM_JSON = "application/scim+json"
+
+
+async def _no_sleep(_seconds: float) -> None:
+    """Retries in tests never wait for real."""
+
+
+class Bridge:
+    """A running bridge seen as Entra sees it (bearer token, SCIM JSON), plus the emulator behind it."""
+
+    def __init__(
+        self, server: TestServer, sonar: Sonar, http: aiohttp.ClientSession, settings: BridgeSettings
+    ) -> None:
+        self.server = server
+        self.sonar = sonar
+        self.http = http
+        self.settings = settings
+        self.token = ADMIN_TOKEN
+
+    def url(self, path: str) -> str:
+        """`path` is relative to the SCIM base path, e.g. `/Users?filter=…`, or absolute with `//`."""
+        return str(self.server.make_url(self.settings.base_path + path))
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | str | None = None,
+        params: Mapping[str, str] | None = None,
+        token: str | None = "default",  # noqa: S107 - a marker meaning "the admin token", not a secret
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """`token`: "default" sends the admin token as `Bearer`, None sends no Authorization header."""
+        sent = dict(headers or {})
+        if token is not None:
+            sent.setdefault("Authorization", f"Bearer {self.token if token == 'default' else token}")
+        if json is not None:
+            data = jsonlib.dumps(json)
+            sent.setdefault("Content-Type", "application/scim+json; charset=utf-8")
+        async with self.http.request(method, self.url(path), data=data, params=params, headers=sent) as resp:
+            text = await resp.text()
+            body: Any = None
+            if text:
+                body = jsonlib.loads(text) if "json" in (resp.content_type or "") else text
+            return Reply(resp.status, resp.headers, body)
+
+    async def get(self, path: str, **kwargs: Any) -> Reply:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, body: Any, **kwargs: Any) -> Reply:
+        return await self.request("POST", path, json=body, **kwargs)
+
+    async def patch(self, path: str, body: Any, **kwargs: Any) -> Reply:
+        return await self.request("PATCH", path, json=body, **kwargs)
+
+    async def put(self, path: str, body: Any, **kwargs: Any) -> Reply:
+        return await self.request("PUT", path, json=body, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> Reply:
+        return await self.request("DELETE", path, **kwargs)
+
+    @staticmethod
+    def payload(name: str) -> Any:
+        """An Entra or RFC request body from tests/payloads, e.g. `payload("entra/a4-create-user")`."""
+        return read_payload(name)
+
+
+BridgeFactory = Callable[..., Awaitable[Bridge]]
+
+
+@pytest.fixture
+async def bridge_factory(
+    sonar_factory: SonarFactory,
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    http: aiohttp.ClientSession,
+) -> AsyncIterator[BridgeFactory]:
+    """Start an emulator (`profile`, `saml`, other `EmulatorConfig` options under `emulator`) and a bridge
+    in front of it; other keyword arguments are `BridgeSettings` fields."""
+    connections: list[SonarQubeConnection] = []
+
+    async def start(
+        profile: str = "2025.6",
+        *,
+        saml: bool = True,
+        emulator: Mapping[str, Any] | None = None,
+        **settings: Any,
+    ) -> Bridge:
+        sonar = await sonar_factory(profile, saml=saml, **dict(emulator or {}))
+        settings.setdefault("store", "sqlite://:memory:")
+        bridge_settings = BridgeSettings(sonar_url=AnyHttpUrl(str(sonar.server.make_url("/"))), **settings)
+        connection = await SonarQubeConnection.open(bridge_settings, sleep=_no_sleep)
+        connections.append(connection)
+        server = await aiohttp_server(create_app(bridge_settings, sonar=connection))
+        return Bridge(server, sonar, http, bridge_settings)
+
+    yield start
+    for connection in connections:
+        await connection.close()
+
+
+@pytest.fixture
+async def bridge(bridge_factory: BridgeFactory) -> Bridge:
+    """A bridge in front of a SonarQube 2025.6 emulator with SAML enabled."""
+    return await bridge_factory()
+
+
+# --- The Entra catalogue runs against every emulated SonarQube version ----------------------------------
+
+
+@pytest.fixture(params=("9.9", "10.8", "2025.6", "26.7"), ids=lambda profile: f"sq{profile}")
+def entra_profile(request: pytest.FixtureRequest) -> str:
+    """Each emulator profile in turn (tests.support.PROFILES): 9.9 speaks v1, the others v2."""
+    profile: str = request.param
+    return profile
+
+
+@pytest.fixture
+async def entra(bridge_factory: BridgeFactory, entra_profile: str) -> Bridge:
+    """A bridge in front of a SAML-enabled emulator of `entra_profile`, called as Entra calls it."""
+    return await bridge_factory(entra_profile)
