@@ -152,7 +152,9 @@ async def catalogue(entra: Entra, profile: str) -> list[CallCount]:
         counts.append(CallCount(profile, request, calls, goal))
         return result
 
-    await count("first request: token check (cached per token for auth_cache_seconds)", None, "GET", "/Schemas")
+    await count(
+        "first request: token check (cached per token for auth_cache_seconds)", None, "GET", "/Schemas"
+    )
     probe = f'/Users?filter=userName+eq+"{uuid.uuid4()}"'
     await count("Test Connection probe (user filter, no match)", 2, "GET", probe)
     await count(
@@ -164,7 +166,9 @@ async def catalogue(entra: Entra, profile: str) -> list[CallCount]:
     await count(
         "match user by userName (no match)", 2, "GET", '/Users?filter=userName+eq+"alice@contoso.example"'
     )
-    bob = await count("first create: also reads SAML settings (cached 5 min)", None, "POST", "/Users", _user("bob"))
+    bob = await count(
+        "first create: also reads SAML settings (cached 5 min)", None, "POST", "/Users", _user("bob")
+    )
     alice = await count("create user", 3, "POST", "/Users", _user("alice"))
     await count(
         "match user by userName (match)", 2, "GET", '/Users?filter=userName+eq+"alice@contoso.example"'

@@ -107,13 +107,15 @@ def _meta(resource_type: str, created: datetime, last_modified: datetime, versio
 
 
 def user_resource(record: UserRecord, *, active: bool | None = None) -> UserResource:
-    """The SCIM user the bridge returns: the attributes as Entra sent them; `active` as SonarQube has it."""
+    """The SCIM user the bridge returns: the attributes as Entra sent them; `active` as SonarQube has it,
+    unless the client left it unassigned."""
     body: dict[str, Any] = {
         **record.attributes,
         "id": record.scim_id,
-        "active": record.active if active is None else active,
         "meta": _meta("User", record.created, record.last_modified, record.version),
     }
+    if "active" in record.attributes:
+        body["active"] = record.active if active is None else active
     return UserResource.model_validate(body)
 
 

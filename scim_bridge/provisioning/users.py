@@ -286,9 +286,11 @@ class UserService:
         user_name = str(wanted.user_name)
         profile = sonar_profile(wanted)
         before = sonar_profile(user_resource(record))
-        active = wanted.active is not False
-        login = login_for(user_name, self._shared.login_rules)
+        # `active` removed (RFC 7644 §3.5.2.2: unassigned) leaves the account as it is.
+        active = record.active if wanted.active is None else wanted.active
         renamed = user_name != record.user_name
+        # The login follows a changed userName only: an adopted account keeps the login it had.
+        login = login_for(user_name, self._shared.login_rules) if renamed else record.sonar_login
         if (record.active and not active) or login != record.sonar_login:
             self._check_unprotected(ctx, record.sonar_login, "deactivated or renamed")
         async with self._shared.locks.hold(_name_lock(user_name)):

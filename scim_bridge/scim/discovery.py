@@ -36,7 +36,7 @@ from scim_bridge.scim.listing import MAX_RESULTS
 from scim_bridge.scim.resources import EntraEnterpriseUser, GroupResource, UserResource
 
 _UNSUPPORTED_USER_ATTRIBUTES: Final = frozenset({"password"})
-_SUPPORTED_MEMBER_ATTRIBUTES: Final = frozenset({"value"})
+_SUPPORTED_MEMBER_ATTRIBUTES: Final = frozenset({"value", "$ref"})
 
 
 def service_provider_config(base_url: str, *, documentation_uri: str | None = None) -> dict[str, Any]:

@@ -68,13 +68,18 @@ class SearchParams:
 def render_resource(resource: Resource[Any], params: SearchParams | None, location: str) -> dict[str, Any]:
     """The JSON representation of a resource: `meta.location` set, `attributes` honoured, `id` always."""
     meta = resource.meta or Meta()
-    shown = resource.model_copy(
-        update={
-            "meta": meta.model_copy(
-                update={"location": location, "resource_type": meta.resource_type or _resource_type(resource)}
-            )
-        }
-    )
+    update: dict[str, Any] = {
+        "meta": meta.model_copy(
+            update={"location": location, "resource_type": meta.resource_type or _resource_type(resource)}
+        )
+    }
+    if isinstance(resource, GroupResource) and resource.members:
+        # Members are Users (the bridge provisions no nested groups): their `$ref` is the User's location.
+        users = location.rsplit("/", 2)[0] + "/Users/"
+        update["members"] = [
+            member.model_copy(update={"ref": users + str(member.value)}) for member in resource.members
+        ]
+    shown = resource.model_copy(update=update)
     return shown.model_dump(
         scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
         response_parameters=None if params is None else params.search_request,

@@ -119,11 +119,11 @@ def test_manager_is_published_as_value_only() -> None:
     assert [sub["name"] for sub in manager["subAttributes"]] == ["value"]
 
 
-def test_group_members_are_published_by_value_only() -> None:
-    """Memberships are kept by member id; nothing else about a member is announced."""
+def test_group_members_are_published_by_value_and_ref() -> None:
+    """Memberships are kept by member id, and returned with the member's `$ref`; nothing else is announced."""
     members = _attribute(schema(GROUP_SCHEMA, BASE), "members")
 
-    assert [sub["name"] for sub in members["subAttributes"]] == ["value"]
+    assert [sub["name"] for sub in members["subAttributes"]] == ["value", "$ref"]
 
 
 def test_a_schema_is_found_by_urn_in_any_case() -> None:

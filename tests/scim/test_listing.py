@@ -120,8 +120,11 @@ def test_attributes_keep_id_always(load_payload: PayloadLoader, adele: UserResou
 
 
 def test_rendering_without_parameters_returns_every_attribute(devs: GroupResource) -> None:
-    """A POST or GET without parameters returns the resource whole, with its location."""
-    assert render_resource(devs, None, LOCATION)["members"] == [{"value": "u-adele"}]
+    """A POST or GET without parameters returns the resource whole, members with their User's `$ref`."""
+    users = LOCATION.rsplit("/", 2)[0] + "/Users/"
+    assert render_resource(devs, None, LOCATION)["members"] == [
+        {"value": "u-adele", "$ref": users + "u-adele"}
+    ]
 
 
 def test_rendering_keeps_the_stored_meta_and_does_not_touch_the_resource(devs: GroupResource) -> None:
