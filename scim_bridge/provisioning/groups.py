@@ -243,8 +243,7 @@ class GroupService:
             raise MutabilityError(f"members: SonarQube manages the members of {DEFAULT_GROUP!r} itself")
         sonar_name, sonar_id = record.sonar_name, record.sonar_id
         if name != record.display_name:
-            async with sonar_errors():
-                renamed = await ctx.sonar.rename_group(GroupRef(record.sonar_name, record.sonar_id), name)
+            renamed = await self._rename(ctx, record, name)
             sonar_name, sonar_id = renamed.name, renamed.id or sonar_id
         updated = replace(
             record,
@@ -319,6 +318,17 @@ class GroupService:
             )
 
     # -- helpers -----------------------------------------------------------------------------------------
+    async def _rename(self, ctx: RequestContext, record: GroupRecord, name: str) -> SonarGroup:
+        """Rename in SonarQube; a replay of a rename whose answer was lost finds it done already."""
+        async with sonar_errors():
+            try:
+                return await ctx.sonar.rename_group(GroupRef(record.sonar_name, record.sonar_id), name)
+            except NotFound:
+                done = await ctx.sonar.find_group(name)
+                if done is None:
+                    raise
+                return done
+
     async def _existing(self, scim_id: str) -> GroupRecord:
         record = await self._store.get_group(scim_id)
         if record is None:

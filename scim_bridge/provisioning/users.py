@@ -20,7 +20,7 @@ from scim_bridge.provisioning.mapping import (
     stored_attributes,
     user_resource,
 )
-from scim_bridge.scim.errors import MutabilityError, NotFoundError, UniquenessError
+from scim_bridge.scim.errors import MutabilityError, NotFoundError, ScimError, UniquenessError
 from scim_bridge.scim.filters import direct_lookup, matches
 from scim_bridge.scim.patch import apply_user_patch
 from scim_bridge.sonarqube import SAML_PROVIDER, AlreadyExists, GroupRef, NotFound, Refused, UserRef
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 LISTING_CHUNK: Final = 500  # records read per store call when a filter must be evaluated in memory
 # Filters on these are answered by one store look-up; others (e-mails, display name) over the listing.
 _LOOKED_UP: Final = frozenset({"id", "userName", "externalId"})
+_UNFINISHED: Final = "user_creation_unfinished"  # audit action: SonarQube failed after the account was made
 
 
 def _name_lock(user_name: str) -> str:
@@ -67,6 +68,8 @@ class UserService:
         async with self._shared.locks.hold(_name_lock(user_name)):
             existing = await self._store.find_user(user_name=user_name)
             if existing is not None:
+                if existing.attributes == attributes and await self._unfinished(existing.scim_id):
+                    return await self._finish_creation(ctx, existing)
                 raise UniquenessError(
                     f"userName: {user_name!r} is already provisioned (id {existing.scim_id})"
                 )
@@ -91,18 +94,35 @@ class UserService:
                 last_modified=now,
                 version=1,
             )
-            # Linked and deactivated before it is recorded: a failure in between leaves an account that the
-            # next cycle's userName filter adopts (and links), never a record of a half-made account.
-            await self._settle_new_user(ctx, record)
             await self._store.insert_user(record)
+            return await self._finish_creation(ctx, record)
+
+    async def _finish_creation(self, ctx: RequestContext, record: UserRecord) -> UserResource:
+        """Link and (if asked) deactivate a recorded new account. When SonarQube fails here, the creation is
+        marked unfinished, so that Entra's retry of the same POST finishes it (201) instead of meeting 409."""
+        try:
+            await self._settle_new_user(ctx, record)
+        except ScimError:
             await self._shared.audit(
                 ctx,
-                action="user_created",
+                action=_UNFINISHED,
                 resource_type="User",
                 scim_id=record.scim_id,
                 sonar_key=record.sonar_login,
+                outcome="failed",
             )
-            return user_resource(record)
+            raise
+        await self._shared.audit(
+            ctx,
+            action="user_created",
+            resource_type="User",
+            scim_id=record.scim_id,
+            sonar_key=record.sonar_login,
+        )
+        return user_resource(record)
+
+    async def _unfinished(self, scim_id: str) -> bool:
+        return await self._last_action(scim_id) == _UNFINISHED
 
     async def _dormant_login(self, ctx: RequestContext, user_name: str) -> str | None:
         """The login of a deactivated account SAML-linked to this `userName`, which the create reactivates.
@@ -306,7 +326,7 @@ class UserService:
                     await self._restore_memberships(ctx, record.scim_id, ref)
                 elif active:
                     if login != ref.login:
-                        ref = (await ctx.sonar.rename_user(ref, login)).ref
+                        ref = await _rename(ctx, ref, login)
                     if link and renamed:
                         await ctx.sonar.link_identity(ref, SAML_PROVIDER, user_name)
                     if profile != before:
@@ -348,7 +368,7 @@ class UserService:
         ):  # already active again: a replay of this request after a partial failure
             ref = (await ctx.sonar.create_user(record.sonar_login, profile.name, profile.email)).ref
         if login != ref.login:
-            ref = (await ctx.sonar.rename_user(ref, login)).ref
+            ref = await _rename(ctx, ref, login)
         return ref
 
     async def _restore_memberships(self, ctx: RequestContext, scim_id: str, ref: UserRef) -> None:
@@ -387,8 +407,12 @@ class UserService:
     # -- helpers -----------------------------------------------------------------------------------------
     async def _forgotten(self, scim_id: str) -> bool:
         """Whether this bridge deleted (deactivated and forgot) the user: its GET must stay 404."""
+        return await self._last_action(scim_id) == "user_deleted"
+
+    async def _last_action(self, scim_id: str) -> str | None:
+        """What the audit trail last says of this user (it outlives the record)."""
         events = await self._store.audit_trail(scim_id=scim_id, limit=1)
-        return bool(events) and events[0].action == "user_deleted"
+        return events[0].action if events else None
 
     async def _existing(self, scim_id: str) -> UserRecord:
         record = await self._store.get_user(scim_id)
@@ -426,3 +450,14 @@ def _update_action(was_active: bool, active: bool) -> str:
 
 def _linked_as(user: SonarUser, user_name: str) -> bool:
     return user.saml_linked and user.external_login == user_name
+
+
+async def _rename(ctx: RequestContext, ref: UserRef, login: str) -> UserRef:
+    """Rename in SonarQube; a replay of a rename whose answer was lost finds it done already."""
+    try:
+        return (await ctx.sonar.rename_user(ref, login)).ref
+    except NotFound:
+        done = await ctx.sonar.find_user(login)
+        if done is None:
+            raise
+        return done.ref

@@ -24,7 +24,7 @@ import structlog
 from scim_bridge.config import ConfigError, FileSecret
 from scim_bridge.provisioning.translate import DEFAULT_RETRY_AFTER, scim_error
 from scim_bridge.scim.errors import ForbiddenError, ServiceUnavailableError, UnauthorizedError
-from scim_bridge.sonarqube import Caller, Unauthorized, Unavailable
+from scim_bridge.sonarqube import Caller, SonarQubeError, Unauthorized
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -143,7 +143,7 @@ class SonarQubeTokenAuth:
                 "SonarQube does not accept the token: it is unknown, expired or its user is deactivated",
                 challenge=INVALID_TOKEN_CHALLENGE,
             ) from exc
-        except Unavailable as exc:
+        except SonarQubeError as exc:  # unavailable or answering oddly: "try again later"
             raise scim_error(exc) from exc
 
 
@@ -196,7 +196,7 @@ class StaticTokenAuth:
             owner = await self._connection.client(service_token).current_user()
         except Unauthorized as exc:
             raise _service_token_unusable("SonarQube does not accept it") from exc
-        except Unavailable as exc:
+        except SonarQubeError as exc:  # unavailable or answering oddly: "try again later"
             raise scim_error(exc) from exc
         if not owner.is_admin:
             raise _service_token_unusable(f'its user {owner.login!r} lacks "Administer System"')
