@@ -166,6 +166,10 @@ class UserService:
         lookup = direct_lookup(params.filter)
         if lookup is not None and lookup.attribute in _LOOKED_UP:
             found, residual = await self._look_up(ctx, lookup), lookup.residual
+        elif lookup is not None and lookup.attribute == "emails.value":
+            # Candidates from the store's e-mail look-up; the whole filter decides (type, case).
+            records = await self._store.find_users_by_email(lookup.value)
+            found, residual = [user_resource(record) for record in records], params.filter
         else:
             found, residual = await self._all_users(), params.filter
         if residual is not None:

@@ -43,6 +43,11 @@ class StateStore(Protocol):
         """The user matching exactly one criterion (`ValueError` otherwise); the oldest on `external_id`."""
         ...
 
+    async def find_users_by_email(self, email: str) -> list[UserRecord]:
+        """Users with an e-mail equal to `email` ignoring (at least ASCII) case, oldest first: candidates for
+        an `emails.value eq` filter, which the caller evaluates exactly."""
+        ...
+
     async def list_users(self, *, offset: int, limit: int) -> tuple[list[UserRecord], int]:
         """A page of users ordered by creation, and the total count."""
         ...

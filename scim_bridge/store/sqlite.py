@@ -391,6 +391,17 @@ class SqliteStore:
         )
         return None if row is None else _user_from_row(row)
 
+    async def find_users_by_email(self, email: str) -> list[UserRecord]:
+        # The e-mails live in the attributes JSON; SQLite's lower() folds ASCII only, so callers re-check.
+        rows = await self._fetch_all(
+            "find users by e-mail",
+            f"SELECT {_USER_COLUMNS} FROM scim_users WHERE EXISTS ("  # noqa: S608 - constant columns
+            " SELECT 1 FROM json_each(scim_users.attributes, '$.emails') AS email"
+            " WHERE lower(json_extract(email.value, '$.value')) = lower(?)) ORDER BY created, seq",
+            (email,),
+        )
+        return [_user_from_row(row) for row in rows]
+
     async def list_users(self, *, offset: int, limit: int) -> tuple[list[UserRecord], int]:
         rows, total = await self._page("scim_users", _USER_COLUMNS, offset, limit)
         return [_user_from_row(row) for row in rows], total

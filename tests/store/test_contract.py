@@ -652,3 +652,19 @@ async def test_concurrent_mixed_writes_stay_consistent(
     assert {4} == {record.version for record in page if record.scim_id.startswith("u-m")}
     assert {record.scim_id for record in base} == await store.members_of("g-dev")
     assert len(await store.audit_trail(limit=100)) == 25
+
+
+async def test_find_users_by_email_any_of_their_emails_in_any_case(
+    store: StateStore, make_user: MakeUser
+) -> None:
+    """Every user having the e-mail among its `emails` is a candidate, whatever the (ASCII) case."""
+    home = {"value": "shared@Example.com", "type": "home"}
+    await store.insert_user(make_user("alice"))
+    bob = make_user("bob")
+    bob_attributes = {**bob.attributes, "emails": [*bob.attributes["emails"], home]}
+    await store.insert_user(dataclasses.replace(bob, attributes=bob_attributes))
+    await store.insert_user(make_user("carol", attributes={"userName": "carol@example.com"}))
+
+    assert [u.scim_id for u in await store.find_users_by_email("ALICE@example.com")] == ["u-alice"]
+    assert [u.scim_id for u in await store.find_users_by_email("shared@example.COM")] == ["u-bob"]
+    assert await store.find_users_by_email("nobody@example.com") == []
