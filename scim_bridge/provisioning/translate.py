@@ -3,6 +3,7 @@ one of these translations, with a detail that names the SCIM attribute and Sonar
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 from scim_bridge.scim.errors import (
@@ -47,7 +48,7 @@ def scim_error(exc: SonarQubeError) -> ScimError:
     reason = f"SonarQube refused: {exc.message}"
     match exc:
         case Unavailable():
-            retry_after = round(exc.retry_after) if exc.retry_after else DEFAULT_RETRY_AFTER
+            retry_after = max(1, math.ceil(exc.retry_after)) if exc.retry_after else DEFAULT_RETRY_AFTER
             return ServiceUnavailableError(
                 f"SonarQube is unavailable ({exc.message}); nothing was lost, retry later",
                 retry_after=retry_after,

@@ -37,6 +37,9 @@ QueryValue = str | int | bool | None
 Query = Mapping[str, QueryValue]
 
 MAX_ATTEMPTS = 6  # with the back-off below, a dead SonarQube is given up on within a few seconds
+# Once SonarQube could not be reached at all, calls in the next seconds fail at once instead of each
+# spending its whole deadline: Entra gets its 503 quickly and escrows, and no connection is held meanwhile.
+KNOWN_DOWN_SECONDS = 5.0
 _BACKOFF = wait_random_exponential(multiplier=0.25, max=4.0)  # "full jitter" in [0, min(4, 0.25 * 2^n)] s
 _STATUSES_NOT_APPLIED = frozenset({429, 503})  # SonarQube (or its proxy) refused before doing anything
 _STATUSES_OUTCOME_UNKNOWN = frozenset({502, 504})  # a proxy lost SonarQube's answer: it may have acted
@@ -115,10 +118,12 @@ class _RetryableFailure(Exception):  # noqa: N818 - internal signal between an a
         outcome_unknown: bool,
         status: int | None = None,
         retry_after: float | None = None,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.outcome_unknown = outcome_unknown  # SonarQube may have applied the request
+        self.unreachable = unreachable  # no connection could be opened at all
         self.status = status
         self.retry_after = retry_after
 
@@ -154,6 +159,7 @@ class Transport:
         self._default_deadline = default_deadline
         self._sleep = sleep
         self._clock = clock
+        self._down_until = 0.0  # clock time until which SonarQube is taken as unreachable
 
     @classmethod
     def from_settings(
@@ -259,6 +265,12 @@ class Transport:
     async def _send_with_retries(self, request: _Request, budget: Deadline, trace: _Trace) -> Reply:
         if budget.remaining() <= 0:
             raise Unavailable(f"no time left to call {request.endpoint}", endpoint=request.endpoint)
+        if (wait := self._down_until - self._clock()) > 0:
+            raise Unavailable(
+                f"SonarQube was unreachable moments ago; not calling {request.endpoint} for {wait:.1f} s",
+                retry_after=wait,
+                endpoint=request.endpoint,
+            )
 
         def stop(state: RetryCallState) -> bool:
             return state.attempt_number >= MAX_ATTEMPTS or state.upcoming_sleep >= budget.remaining()
@@ -282,8 +294,10 @@ class Transport:
             reraise=True,
         )
         try:
-            return cast("Reply", await retrying(self._attempt, request, budget, trace))
+            reply = cast("Reply", await retrying(self._attempt, request, budget, trace))
         except _RetryableFailure as exc:
+            if exc.unreachable:
+                self._down_until = self._clock() + KNOWN_DOWN_SECONDS
             log.warning(
                 "sonarqube.unavailable", endpoint=request.endpoint, attempts=trace.attempts, reason=exc.reason
             )
@@ -293,6 +307,7 @@ class Transport:
                 status=exc.status,
                 endpoint=request.endpoint,
             ) from exc
+        return reply
 
     async def _attempt(self, request: _Request, budget: Deadline, trace: _Trace) -> Reply:
         trace.attempts += 1
@@ -331,7 +346,7 @@ class Transport:
             ) from exc
         except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
             raise _RetryableFailure(
-                f"could not connect ({type(exc).__name__})", outcome_unknown=False
+                f"could not connect ({type(exc).__name__})", outcome_unknown=False, unreachable=True
             ) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             # The request may have reached SonarQube and been applied before the answer was lost.

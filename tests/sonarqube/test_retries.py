@@ -401,3 +401,28 @@ async def test_aiohttp_silent_resend_counts_as_replay(
     await transport.close()
     assert calls == ["g1", "g1"]
     assert clock.sleeps == []  # the re-send was aiohttp's, not a retry of ours
+
+
+async def test_unreachable_sonarqube_fails_fast_for_a_moment(
+    mocked: aioresponses, v1: V1Client, clock: FakeClock
+) -> None:
+    """Once no connection could be opened, calls fail at once (503-worthy, with a retry hint) for a few
+    seconds instead of each spending its deadline; afterwards SonarQube is tried again."""
+    refused = aiohttp.ClientConnectorError(
+        aiohttp.client_reqrep.ConnectionKey("sonar.test", 80, False, True, None, None, None),  # noqa: FBT003 - aiohttp's positional key
+        OSError(111, "Connection refused"),
+    )
+    mocked.get(endpoint("api/system/status"), exception=refused, repeat=True)
+    with pytest.raises(Unavailable):
+        await v1.status()
+    sent = len(requests_to(mocked, "GET", "api/system/status"))
+
+    with pytest.raises(Unavailable) as fast:
+        await v1.status()
+    assert len(requests_to(mocked, "GET", "api/system/status")) == sent  # nothing sent
+    assert fast.value.retry_after == pytest.approx(transport_module.KNOWN_DOWN_SECONDS, abs=1)
+
+    clock.now += transport_module.KNOWN_DOWN_SECONDS
+    mocked.clear()
+    mocked.get(endpoint("api/system/status"), **STATUS_OK)
+    assert await v1.status() == "UP"
