@@ -72,8 +72,12 @@ class Shared:
         now = self._monotonic()
         if self._saml is None or now >= self._saml.until:
             async with sonar_errors():
-                enabled = (await ctx.sonar.saml_settings()).enabled
-            self._saml = _SamlVerdict(enabled, now + SAML_SETTINGS_TTL)
+                saml = await ctx.sonar.saml_settings()
+            if saml.enabled and saml.group_attribute:
+                # SonarQube then rewrites every SAML user's groups at each sign-in from the assertion, which
+                # undoes memberships Entra provisions unless the assertion carries the same group names.
+                log.warning("provisioning.saml_group_sync_on", group_attribute=saml.group_attribute)
+            self._saml = _SamlVerdict(saml.enabled, now + SAML_SETTINGS_TTL)
         return self._saml.enabled
 
     async def audit(
