@@ -23,7 +23,15 @@ from scim_bridge.provisioning.mapping import (
 from scim_bridge.scim.errors import MutabilityError, NotFoundError, ScimError, UniquenessError
 from scim_bridge.scim.filters import direct_lookup, matches
 from scim_bridge.scim.patch import apply_user_patch
-from scim_bridge.sonarqube import SAML_PROVIDER, AlreadyExists, GroupRef, NotFound, Refused, UserRef
+from scim_bridge.sonarqube import (
+    SAML_PROVIDER,
+    AlreadyExists,
+    GroupRef,
+    InvalidValue,
+    NotFound,
+    Refused,
+    UserRef,
+)
 from scim_bridge.store.errors import StoreConflict
 from scim_bridge.store.records import UserRecord, casefold_key
 
@@ -271,8 +279,15 @@ class UserService:
                 and await self._shared.saml_linking(ctx)
             ):
                 # Adopted accounts get the same SAML link as created ones: no second account at first sign-in.
+                # A link SonarQube refuses (another account holds that identity) must not fail Entra's
+                # matching query: the account is adopted unlinked, and the refusal logged for the admin.
                 async with sonar_errors():
-                    await ctx.sonar.link_identity(sonar_user.ref, SAML_PROVIDER, user_name)
+                    try:
+                        await ctx.sonar.link_identity(sonar_user.ref, SAML_PROVIDER, user_name)
+                    except (InvalidValue, Refused, AlreadyExists) as exc:
+                        log.warning(
+                            "provisioning.adoption_not_linked", login=sonar_user.login, reason=exc.message
+                        )
             try:
                 await self._store.insert_user(record)
             except StoreConflict:

@@ -38,3 +38,19 @@ async def test_saml_link_follows_the_setting(
     assert reply.status == 201, reply
     sonar = await bridge.sonar.user_state(ADELE)
     assert (sonar["externalProvider"] == "saml") is linked
+
+
+async def test_adoption_survives_a_refused_saml_link(bridge_factory: BridgeFactory) -> None:
+    """When SonarQube refuses to link an adopted account (another account holds that SAML identity), Entra's
+    matching query still finds it: the link is logged as refused, not turned into an error."""
+    bridge = await bridge_factory("9.9")
+    assert (await bridge.sonar.create_user("other", name="Other")).status == 200
+    link = {"login": "other", "newExternalProvider": "saml", "newExternalIdentity": ADELE}
+    assert (await bridge.sonar.post("api/users/update_identity_provider", link)).status == 204
+    assert (await bridge.sonar.post("api/users/deactivate", {"login": "other"})).status == 200
+    assert (await bridge.sonar.create_user(ADELE, name="Adele")).status == 200
+    with capture_logs() as logs:
+        reply = await bridge.get(f'/Users?filter=userName eq "{ADELE}"')
+    assert reply.status == 200, reply
+    assert [user["userName"] for user in reply.body["Resources"]] == [ADELE]
+    assert any(log["event"] == "provisioning.adoption_not_linked" for log in logs)
