@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("scim_bridge.provisioning")
 
 SAML_SETTINGS_TTL = 300.0  # how long SonarQube's "SAML enabled" answer is trusted, in seconds
+LISTING_CHUNK = 500  # records read per store call when a filter must be evaluated over every resource
 
+RecordT = TypeVar("RecordT")
 Clock = Callable[[], datetime]
 Monotonic = Callable[[], float]
 
@@ -106,6 +108,16 @@ class Shared:
             )
         )
         log.info("provisioning.audit", action=action, scim_id=scim_id, sonar_key=sonar_key, outcome=outcome)
+
+
+async def every_record(page: Callable[..., Awaitable[tuple[list[RecordT], int]]]) -> list[RecordT]:
+    """Every record of a paged store listing (`list_users`, `list_groups`), read in chunks."""
+    records: list[RecordT] = []
+    while True:
+        chunk, total = await page(offset=len(records), limit=LISTING_CHUNK)
+        records += chunk
+        if not chunk or len(records) >= total:
+            return records
 
 
 def check_version(current: int, if_match: str | None) -> None:

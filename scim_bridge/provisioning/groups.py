@@ -12,7 +12,7 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
-from scim_bridge.provisioning.base import check_version, sonar_errors
+from scim_bridge.provisioning.base import check_version, every_record, sonar_errors
 from scim_bridge.provisioning.mapping import (
     adopted_group_attributes,
     check_group_name,
@@ -22,7 +22,7 @@ from scim_bridge.provisioning.mapping import (
 from scim_bridge.scim.errors import InvalidValueError, MutabilityError, NotFoundError, UniquenessError
 from scim_bridge.scim.filters import direct_lookup, matches
 from scim_bridge.scim.patch import GroupPatchPlan
-from scim_bridge.sonarqube import ADMIN_GROUP, DEFAULT_GROUP, GroupRef, NotFound, UserRef
+from scim_bridge.sonarqube import ADMIN_GROUP, DEFAULT_GROUP, Dialect, GroupRef, NotFound, UserRef
 from scim_bridge.store.errors import StoreConflict
 from scim_bridge.store.records import GroupRecord, UserRecord, casefold_key
 
@@ -110,7 +110,7 @@ class GroupService:
         if lookup is not None and lookup.attribute in _LOOKED_UP:
             records, residual = await self._look_up(ctx, lookup), lookup.residual
         else:
-            records, residual = await self._all_groups(), params.filter
+            records, residual = await every_record(self._store.list_groups), params.filter
         found = [
             await self._resource(record, with_members=with_members or residual is not None)
             for record in records
@@ -139,10 +139,6 @@ class GroupService:
             return []
         return [record]
 
-    async def _all_groups(self) -> list[GroupRecord]:
-        _records, total = await self._store.list_groups(offset=0, limit=0)
-        return (await self._store.list_groups(offset=0, limit=total))[0] if total else []
-
     async def _resource(self, record: GroupRecord, *, with_members: bool) -> GroupResource:
         members = sorted(await self._store.members_of(record.scim_id)) if with_members else None
         return group_resource(record, members)
@@ -165,7 +161,7 @@ class GroupService:
     async def _adopt_by_id(self, ctx: RequestContext, scim_id: str) -> GroupRecord:
         """On SonarQube 10.4+ a group's SCIM id is its SonarQube uuid: a lost store orphans nothing."""
         group = None
-        if self._shared.dialect.value == "v2":
+        if self._shared.dialect is Dialect.V2:
             async with sonar_errors():
                 group = await ctx.sonar.get_group(scim_id)
         record = None if group is None else await self._record_adoption(ctx, group)
@@ -205,13 +201,21 @@ class GroupService:
 
     # -- update ------------------------------------------------------------------------------------------
     async def patch(
-        self, ctx: RequestContext, scim_id: str, plan: GroupPatchPlan, *, if_match: str | None
+        self,
+        ctx: RequestContext,
+        scim_id: str,
+        plan: GroupPatchPlan,
+        *,
+        if_match: str | None,
+        with_members: bool = False,
     ) -> GroupResource:
+        """Apply a PATCH plan; the group is returned with its members only when asked (Entra never is)."""
         async with self._shared.locks.hold(_id_lock(scim_id)):
             record = await self._existing(scim_id)
             check_version(record.version, if_match)
             members = await self._users((*plan.add_members, *(plan.replace_members or ())))
-            return await self._apply(ctx, record, plan, members)
+            updated = await self._apply(ctx, record, plan, members)
+            return await self._resource(updated, with_members=with_members)
 
     async def replace(
         self, ctx: RequestContext, scim_id: str, resource: GroupResource, *, if_match: str | None
@@ -222,11 +226,11 @@ class GroupService:
             external_id_changed=True,
             replace_members=tuple(str(member.value) for member in resource.members or []),
         )
-        return await self.patch(ctx, scim_id, plan, if_match=if_match)
+        return await self.patch(ctx, scim_id, plan, if_match=if_match, with_members=True)
 
     async def _apply(
         self, ctx: RequestContext, record: GroupRecord, plan: GroupPatchPlan, members: dict[str, UserRecord]
-    ) -> GroupResource:
+    ) -> GroupRecord:
         """Rename, then member deltas, then the store: all checks are done before the first SonarQube call."""
         name = record.display_name
         if plan.display_name is not None and plan.display_name != record.display_name:
@@ -235,10 +239,13 @@ class GroupService:
             other = await self._store.find_group(display_name=name)
             if other is not None and other.scim_id != record.scim_id:
                 raise UniquenessError(f"displayName: {name!r} is already provisioned (id {other.scim_id})")
-        current = await self._store.members_of(record.scim_id)
-        after = plan.members_after(current)
-        added = tuple(sorted(after - current)) if plan.replace_members is not None else plan.add_members
-        removed = tuple(sorted(set(plan.remove_members) | (current - after)))
+        if plan.replace_members is None and not plan.remove_all_members:
+            # Entra's deltas: the current members are not needed, whatever the size of the group.
+            added, removed = plan.add_members, plan.remove_members
+        else:
+            current = await self._store.members_of(record.scim_id)
+            after = plan.members_after(current)
+            added, removed = tuple(sorted(after - current)), tuple(sorted(current - after))
         if (added or removed) and record.sonar_name == DEFAULT_GROUP:
             raise MutabilityError(f"members: SonarQube manages the members of {DEFAULT_GROUP!r} itself")
         sonar_name, sonar_id = record.sonar_name, record.sonar_id
@@ -262,7 +269,7 @@ class GroupService:
             await self._store.update_group(updated, expected_version=record.version)
         except StoreConflict as exc:
             raise UniquenessError(f"displayName: {exc}") from exc
-        return await self._resource(updated, with_members=True)
+        return updated
 
     async def _change_members(
         self,

@@ -12,9 +12,10 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
-from scim_bridge.provisioning.base import check_version, log, sonar_errors
+from scim_bridge.provisioning.base import check_version, every_record, log, sonar_errors
 from scim_bridge.provisioning.logins import login_for
 from scim_bridge.provisioning.mapping import (
+    SonarProfile,
     adopted_user_attributes,
     sonar_profile,
     stored_attributes,
@@ -26,6 +27,7 @@ from scim_bridge.scim.patch import apply_user_patch
 from scim_bridge.sonarqube import (
     SAML_PROVIDER,
     AlreadyExists,
+    Dialect,
     GroupRef,
     InvalidValue,
     NotFound,
@@ -40,13 +42,11 @@ if TYPE_CHECKING:
 
     from scim_bridge.provisioning.base import Shared
     from scim_bridge.provisioning.context import RequestContext
-    from scim_bridge.provisioning.mapping import SonarProfile
     from scim_bridge.scim.filters import Lookup
     from scim_bridge.scim.listing import SearchParams
     from scim_bridge.scim.resources import UserResource
     from scim_bridge.sonarqube import SonarUser
 
-LISTING_CHUNK: Final = 500  # records read per store call when a filter must be evaluated in memory
 # Filters on these are answered by one store look-up; others (e-mails, display name) over the listing.
 _LOOKED_UP: Final = frozenset({"id", "userName", "externalId"})
 _UNFINISHED: Final = "user_creation_unfinished"  # audit action: SonarQube failed after the account was made
@@ -179,7 +179,8 @@ class UserService:
             records = await self._store.find_users_by_email(lookup.value)
             found, residual = [user_resource(record) for record in records], params.filter
         else:
-            found, residual = await self._all_users(), params.filter
+            found = [user_resource(record) for record in await every_record(self._store.list_users)]
+            residual = params.filter
         if residual is not None:
             found = [user for user in found if matches(residual, user)]
         start = params.start_index - 1
@@ -203,22 +204,14 @@ class UserService:
         sonar_user = await self._sonar_user(ctx, record)
         return [] if sonar_user is None else [user_resource(record, active=sonar_user.active)]
 
-    async def _all_users(self) -> list[UserResource]:
-        users: list[UserResource] = []
-        offset = 0
-        while True:
-            records, total = await self._store.list_users(offset=offset, limit=LISTING_CHUNK)
-            users += [user_resource(record) for record in records]
-            offset += len(records)
-            if not records or offset >= total:
-                return users
-
     async def _sonar_user(self, ctx: RequestContext, record: UserRecord) -> SonarUser | None:
-        """The SonarQube account behind a record, in one call where the dialect allows it."""
+        """The SonarQube account behind a record: by uuid in one call, or by login searching the state the
+        record expects first (v1 searches active and deactivated users separately)."""
         async with sonar_errors():
             if record.sonar_id is not None:
                 return await ctx.sonar.get_user(record.sonar_id)
-            return await ctx.sonar.find_user(record.sonar_login)
+            expected = await ctx.sonar.find_user(record.sonar_login, active=record.active)
+            return expected or await ctx.sonar.find_user(record.sonar_login, active=not record.active)
 
     async def _adopt(self, ctx: RequestContext, user_name: str) -> UserRecord | None:
         """A SonarQube account this `userName` already has (by login, or by SAML link), recorded so that Entra
@@ -237,7 +230,7 @@ class UserService:
 
     async def _adopt_by_id(self, ctx: RequestContext, scim_id: str) -> UserRecord:
         """On SonarQube 10.4+ a SCIM id is the SonarQube uuid: a lost store does not orphan Entra's links."""
-        if self._shared.dialect.value != "v2":
+        if self._shared.dialect is not Dialect.V2:
             raise NotFoundError(f"User {scim_id} not found")
         async with sonar_errors():
             sonar_user = await ctx.sonar.get_user(scim_id)
@@ -309,9 +302,10 @@ class UserService:
             record = await self._existing(scim_id)
             check_version(record.version, if_match)
             resource = user_resource(record)
-            if not apply_user_patch(resource, patch):
+            before = sonar_profile(resource)
+            if not apply_user_patch(resource, patch):  # applies in place
                 return resource
-            return await self._update(ctx, record, resource)
+            return await self._update(ctx, record, resource, before)
 
     async def replace(
         self, ctx: RequestContext, scim_id: str, resource: UserResource, *, if_match: str | None
@@ -319,12 +313,14 @@ class UserService:
         async with self._shared.locks.hold(_id_lock(scim_id)):
             record = await self._existing(scim_id)
             check_version(record.version, if_match)
-            return await self._update(ctx, record, resource)
+            return await self._update(ctx, record, resource, sonar_profile(user_resource(record)))
 
-    async def _update(self, ctx: RequestContext, record: UserRecord, wanted: UserResource) -> UserResource:
+    async def _update(
+        self, ctx: RequestContext, record: UserRecord, wanted: UserResource, before: SonarProfile
+    ) -> UserResource:
+        """Bring SonarQube from `record` (whose name and e-mail were `before`) to `wanted`, then the store."""
         user_name = str(wanted.user_name)
         profile = sonar_profile(wanted)
-        before = sonar_profile(user_resource(record))
         # `active` removed (RFC 7644 §3.5.2.2: unassigned) leaves the account as it is.
         active = record.active if wanted.active is None else wanted.active
         renamed = user_name != record.user_name
@@ -336,9 +332,11 @@ class UserService:
             if renamed:
                 await self._check_free(record, user_name, login)
             ref = UserRef(record.sonar_login, record.sonar_id)
-            link = await self._shared.saml_linking(ctx)
+            reactivated = active and not record.active
+            # The SAML link is (re)set only where SonarQube lost it or the userName moved.
+            link = (reactivated or (active and renamed)) and await self._shared.saml_linking(ctx)
             async with sonar_errors():
-                if active and not record.active:
+                if reactivated:
                     ref = await self._reactivate(ctx, record, login, profile)
                     if link:
                         await ctx.sonar.link_identity(ref, SAML_PROVIDER, user_name)
@@ -346,10 +344,10 @@ class UserService:
                 elif active:
                     if login != ref.login:
                         ref = await _rename(ctx, ref, login)
-                    if link and renamed:
+                    if link:
                         await ctx.sonar.link_identity(ref, SAML_PROVIDER, user_name)
                     if profile != before:
-                        await self._update_profile(ctx, ref, profile.name, profile.email)
+                        await self._update_profile(ctx, ref, profile)
                 elif record.active:
                     # SonarQube forgets e-mail and memberships; the store keeps them for reactivation.
                     await ctx.sonar.deactivate_user(ref)
@@ -382,9 +380,8 @@ class UserService:
     ) -> UserRef:
         """SonarQube reactivates through create, under the login it still has; then the login follows."""
         ref = UserRef(record.sonar_login, record.sonar_id)
-        with suppress(
-            AlreadyExists
-        ):  # already active again: a replay of this request after a partial failure
+        # AlreadyExists: active again already, a replay of this request after a partial failure.
+        with suppress(AlreadyExists):
             ref = (await ctx.sonar.create_user(record.sonar_login, profile.name, profile.email)).ref
         if login != ref.login:
             ref = await _rename(ctx, ref, login)
@@ -397,13 +394,14 @@ class UserService:
             if group is not None:
                 await ctx.sonar.add_member(GroupRef(group.sonar_name, group.sonar_id), ref)
 
-    async def _update_profile(self, ctx: RequestContext, ref: UserRef, name: str, email: str | None) -> None:
-        try:
-            await ctx.sonar.update_user(ref, name=name, email=email or "")
-        except Refused:
-            # SonarQube's v1 API cannot change a non-local user's name or e-mail; its SAML login refreshes
-            # them from the assertion. The store keeps Entra's values, so Entra sees no difference.
+    async def _update_profile(self, ctx: RequestContext, ref: UserRef, profile: SonarProfile) -> None:
+        if self._shared.dialect is Dialect.V1:
+            # SonarQube's v1 API refuses to change a non-local user's name or e-mail, and every account the
+            # bridge creates or links is non-local: no call that can only fail. SAML sign-in refreshes them
+            # from the assertion; the store keeps Entra's values, so Entra sees no difference.
             log.info("provisioning.profile_kept_in_store", login=ref.login)
+            return
+        await ctx.sonar.update_user(ref, name=profile.name, email=profile.email or "")
 
     # -- delete ------------------------------------------------------------------------------------------
     async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: str | None) -> None:

@@ -114,8 +114,13 @@ async def replace_group(request: web.Request) -> web.Response:
 async def patch_group(request: web.Request) -> web.Response:
     plan = plan_group_patch(await read_json_object(request))
     params = _params(request, GroupResource)
+    # 204 unless `attributes` asks for a body: only then are the members read back.
     patched = await _groups(request).patch(
-        request[SCIM_CONTEXT], _id(request), plan, if_match=_if_match(request)
+        request[SCIM_CONTEXT],
+        _id(request),
+        plan,
+        if_match=_if_match(request),
+        with_members=bool(params.attributes) and wants_members(params),
     )
     if not params.attributes:
         return web.Response(status=204)
