@@ -14,9 +14,10 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 
 from scim_bridge.config import SonarQubeSettings
-from scim_bridge.emulator import EmulatorConfig, create_emulator_app
+from scim_bridge.emulator import EmulatorSettings, create_emulator_app
 from scim_bridge.sonarqube import GroupRef, SonarQubeClient, SonarQubeConnection, UserRef
 
 ADMIN_TOKEN = "bench-admin-token"  # noqa: S105 - the emulator's throwaway token
@@ -91,7 +92,7 @@ async def _journal_length(http: aiohttp.ClientSession, base: str) -> int:
 
 
 async def measure_profile(profile: str) -> list[Measurement]:
-    app = create_emulator_app(EmulatorConfig(profile=profile, admin_token=ADMIN_TOKEN))
+    app = create_emulator_app(EmulatorSettings(profile=profile, admin_token=SecretStr(ADMIN_TOKEN)))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -103,7 +104,8 @@ async def measure_profile(profile: str) -> list[Measurement]:
         settings = SonarQubeSettings(sonar_url=base)  # type: ignore[arg-type]
         async with aiohttp.ClientSession() as http, await SonarQubeConnection.open(settings) as sonar:
             client = sonar.client(ADMIN_TOKEN)
-            update_ok = sonar.dialect.value == "v2"  # v1 refuses name changes of non-local users
+            dialect = sonar.capabilities.dialect.value
+            update_ok = sonar.capabilities.edits_external_profiles  # v1 refuses them for non-local users
             group = (await client.create_group("bench-group")).ref
             for name, operation in _operations().items():
                 if name.startswith("update") and not update_ok:
@@ -118,9 +120,7 @@ async def measure_profile(profile: str) -> list[Measurement]:
                     await operation(client, Target(i, refs[i], group))
                     times.append((time.perf_counter() - start) * 1000)
                 calls = (await _journal_length(http, base) - before) / ROUNDS
-                results.append(
-                    Measurement(profile, sonar.dialect.value, name, calls, statistics.median(times))
-                )
+                results.append(Measurement(profile, dialect, name, calls, statistics.median(times)))
     finally:
         await runner.cleanup()
     return results

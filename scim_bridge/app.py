@@ -16,7 +16,7 @@ from scim_bridge.sonarqube import SonarQubeConnection
 from scim_bridge.store import open_store
 from scim_bridge.web import add_scim_routes, scim_middlewares
 from scim_bridge.web.auth import authenticator_for
-from scim_bridge.web.keys import AUTHENTICATOR, PROVISIONER, SETTINGS, SONAR, STORE
+from scim_bridge.web.keys import AUTHENTICATOR, PROVISIONER, SETTINGS
 from scim_bridge.web.middleware import echo_request_id
 
 if TYPE_CHECKING:
@@ -56,11 +56,7 @@ def _collaborators(
             if connection is None:
                 connection = await SonarQubeConnection.open(settings)
                 opened.push_async_callback(connection.close)
-            app[SONAR] = connection
-            app[STORE] = state
-            app[PROVISIONER] = Provisioner(
-                store=state, settings=settings, version=connection.version, dialect=connection.dialect
-            )
+            app[PROVISIONER] = Provisioner(store=state, settings=settings)
             app[AUTHENTICATOR] = authenticator_for(settings, connection)
             yield
 

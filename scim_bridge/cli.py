@@ -1,4 +1,5 @@
-"""The `scim-bridge` command line (DESIGN §2). Each flag has a `SCIM_BRIDGE_*` environment twin.
+"""The `scim-bridge` command line (README, "Running it in front of SonarQube"). Each flag has a
+`SCIM_BRIDGE_*` environment twin.
 
 Exit codes: 0 after a clean stop, 1 when the service cannot start (SonarQube unreachable, port taken), 2 for
 a wrong setting.
@@ -14,32 +15,39 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args, get_origin
 
 import structlog
 from aiohttp import web
+from pydantic import SecretStr
 
 from scim_bridge import __version__
-from scim_bridge.config import (
-    AuthMode,
-    BridgeSettings,
-    ConfigError,
-    EmulatorProfileName,
-    EmulatorSettings,
-    SamlLink,
-    load_settings,
-)
+from scim_bridge.config import BridgeSettings, ConfigError, SettingsBase, load_settings
+from scim_bridge.emulator.config import EmulatorSettings
+from scim_bridge.emulator.profiles import PROFILES
 from scim_bridge.logs import configure_logging
 from scim_bridge.sonarqube import SonarQubeError
 from scim_bridge.store import StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
 log = structlog.get_logger("scim_bridge.cli")
 
 DEMO_TOKEN: Final = "demo-admin-token"  # noqa: S105 - the emulator's admin token, printed for the user
 DEMO_USER: Final = "alice@example.com"
+# The settings `serve` and `emulator` take as flags; every other setting comes from the environment or TOML.
+_SERVE_SETTINGS: Final = ("host", "port", "sonar_url", "store", "auth", "saml_link")
+_EMULATOR_SETTINGS: Final = (
+    "host",
+    "port",
+    "admin_token",
+    "profile",
+    "saml",
+    "latency_ms",
+    "fault_rate",
+    "seed",
+)
 
 
 class StartError(Exception):
@@ -73,20 +81,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         help="TOML file with settings (flags and environment win); env SCIM_BRIDGE_CONFIG",
     )
-    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default 9080)")
-    serve.add_argument("--sonar-url", help="SonarQube's base URL (default http://127.0.0.1:9000)")
-    serve.add_argument("--store", help="state store URL (default sqlite:///state/scim-bridge.db)")
-    serve.add_argument(
-        "--auth",
-        choices=get_args(AuthMode),
-        help="sonarqube: the bearer token is a SonarQube admin token (default); static: one of scim_tokens",
-    )
-    serve.add_argument(
-        "--saml-link",
-        choices=get_args(SamlLink),
-        help="link users to their SAML identity: auto (when SonarQube has SAML on, default), on, off",
-    )
+    _setting_flags(serve, BridgeSettings, *_SERVE_SETTINGS)
 
 
 def _add_emulator(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -96,20 +91,7 @@ def _add_emulator(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         description="An in-memory SonarQube Web API (v1 and v2) for tests, demos and benchmarks. "
         "Environment twins: SCIM_BRIDGE_EMULATOR_<OPTION>.",
     )
-    emulator.add_argument("--host", help="listen address (default 127.0.0.1)")
-    emulator.add_argument("--port", type=int, help="listen port (default 9000, like SonarQube)")
-    emulator.add_argument("--admin-token", help="token of the seeded 'admin' user")
-    emulator.add_argument(
-        "--profile",
-        choices=get_args(EmulatorProfileName),
-        help="SonarQube version to imitate (default 2025.6)",
-    )
-    emulator.add_argument(
-        "--saml", action="store_true", default=None, help="start with SAML authentication enabled"
-    )
-    emulator.add_argument("--latency-ms", type=int, help="fixed latency added to every answer")
-    emulator.add_argument("--fault-rate", type=float, help="share of requests answered with a fault (0..1)")
-    emulator.add_argument("--seed", type=int, help="seed that makes faults reproducible")
+    _setting_flags(emulator, EmulatorSettings, *_EMULATOR_SETTINGS)
 
 
 def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -123,7 +105,7 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     demo.add_argument("--sonar-port", type=int, default=9000, help="the emulator's port (default 9000)")
     demo.add_argument(
         "--profile",
-        choices=get_args(EmulatorProfileName),
+        choices=list(PROFILES),
         default="2025.6",
         help="SonarQube version to imitate (default 2025.6)",
     )
@@ -161,30 +143,45 @@ def _bridge_settings(args: argparse.Namespace) -> BridgeSettings:
     return load_settings(
         BridgeSettings,
         config_file=args.config or _environment_path("SCIM_BRIDGE_CONFIG"),
-        host=args.host,
-        port=args.port,
-        sonar_url=args.sonar_url,
-        store=args.store,
-        auth=args.auth,
-        saml_link=args.saml_link,
+        **_given(args, _SERVE_SETTINGS),
     )
 
 
 def _run_emulator(args: argparse.Namespace) -> None:
     from scim_bridge.emulator import run_emulator  # noqa: PLC0415 - only this command needs it
 
-    settings = load_settings(
-        EmulatorSettings,
-        host=args.host,
-        port=args.port,
-        admin_token=args.admin_token,
-        profile=args.profile,
-        saml=args.saml,
-        latency_ms=args.latency_ms,
-        fault_rate=args.fault_rate,
-        seed=args.seed,
-    )
-    run_emulator(settings)
+    run_emulator(load_settings(EmulatorSettings, **_given(args, _EMULATOR_SETTINGS)))
+
+
+def _setting_flags(parser: argparse.ArgumentParser, settings: type[SettingsBase], *names: str) -> None:
+    """One flag per setting, named, typed and explained by the setting itself (`--sonar-url` for
+    `sonar_url`). A flag not given is None, so that the environment and the TOML file still apply."""
+    for name in names:
+        field = settings.model_fields[name]
+        default = field.get_default(call_default_factory=True)
+        shown = default.get_secret_value() if isinstance(default, SecretStr) else default
+        told = "" if shown is None else f" (default {shown})"
+        arguments: dict[str, Any] = {"dest": name, "help": f"{field.description}{told}"}
+        annotation = field.annotation
+        if annotation is bool:
+            arguments |= {"action": "store_true", "default": None}
+        else:
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            literal = get_args(annotation) if get_origin(annotation) is Literal else None
+            arguments |= {"type": _flag_type(annotation), "choices": literal or extra.get("enum")}
+        parser.add_argument(f"--{name.replace('_', '-')}", **arguments)
+
+
+def _flag_type(annotation: Any) -> Callable[[str], Any]:
+    """How a flag's text is read: numbers and paths as such, everything else as text for the settings
+    to validate (`int | None` reads as `int`)."""
+    members = [member for member in get_args(annotation) if member is not type(None)] or [annotation]
+    kind = members[0]
+    return kind if kind in {int, float, Path} else str
+
+
+def _given(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in names}
 
 
 # -- serving ---------------------------------------------------------------------------------------------
@@ -259,12 +256,10 @@ def _listening_url(runner: web.AppRunner) -> str:
 
 async def _demo(port: int, sonar_port: int, profile: str) -> None:
     """The emulator (SAML on) and the bridge on loopback, with a store that disappears afterwards."""
-    from scim_bridge.emulator import EmulatorConfig, create_emulator_app  # noqa: PLC0415 - only the demo needs it
+    from scim_bridge.emulator import create_emulator_app  # noqa: PLC0415 - only the demo needs it
 
-    emulator = web.AppRunner(
-        create_emulator_app(EmulatorConfig(profile=profile, admin_token=DEMO_TOKEN, saml=True)),
-        access_log=None,
-    )
+    sonar = load_settings(EmulatorSettings, profile=profile, admin_token=DEMO_TOKEN, saml=True)
+    emulator = web.AppRunner(create_emulator_app(sonar), access_log=None)
     await emulator.setup()
     try:
         await _listen(emulator, "127.0.0.1", sonar_port)

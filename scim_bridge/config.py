@@ -22,7 +22,6 @@ ENV_PREFIX = "SCIM_BRIDGE_"
 SonarApi = Literal["auto", "v1", "v2"]
 AuthMode = Literal["sonarqube", "static"]
 SamlLink = Literal["auto", "on", "off"]
-EmulatorProfileName = Literal["9.9", "10.8", "2025.6", "26.7"]
 
 PortNumber = Annotated[int, Field(ge=0, le=65535)]
 PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
@@ -52,7 +51,7 @@ class FileSecret:
         return self._value
 
 
-class _SettingsBase(BaseSettings):
+class SettingsBase(BaseSettings):
     """Loading rules: flags > environment > TOML file > defaults; unknown keys refused."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
@@ -73,17 +72,32 @@ class _SettingsBase(BaseSettings):
         return tuple(sources)
 
 
-class SonarQubeSettings(_SettingsBase):
+class SonarQubeSettings(SettingsBase):
     """How scim-bridge reaches SonarQube."""
 
-    sonar_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:9000")
-    sonar_api: SonarApi = "auto"
-    sonar_token: SecretStr | None = None
-    sonar_token_file: Path | None = None
-    sonar_connect_timeout: PositiveSeconds = 5.0
-    sonar_read_timeout: PositiveSeconds = 10.0
-    sonar_deadline: PositiveSeconds = 25.0  # all retries of one SCIM request; Entra gives up at 60 s
-    sonar_max_connections: Annotated[int, Field(ge=1, le=1000)] = 32
+    sonar_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:9000"), description="SonarQube's base URL (a path prefix is fine)"
+    )
+    sonar_api: SonarApi = Field(
+        "auto",
+        description="v1 or v2 to override the Web API chosen from SonarQube's version (v2 needs 10.4+)",
+    )
+    sonar_token: SecretStr | None = Field(
+        None, description="static auth: the SonarQube token the bridge uses"
+    )
+    sonar_token_file: Path | None = Field(
+        None, description="a file holding sonar_token, re-read when it changes"
+    )
+    sonar_connect_timeout: PositiveSeconds = Field(
+        5.0, description="seconds to open a connection to SonarQube"
+    )
+    sonar_read_timeout: PositiveSeconds = Field(10.0, description="seconds to wait for one SonarQube answer")
+    sonar_deadline: PositiveSeconds = Field(
+        25.0, description="seconds all SonarQube retries of one SCIM request may take (Entra gives up at 60)"
+    )
+    sonar_max_connections: Annotated[int, Field(ge=1, le=1000)] = Field(
+        32, description="connections to SonarQube at most"
+    )
 
     @model_validator(mode="after")
     def _one_token_source(self) -> SonarQubeSettings:
@@ -97,19 +111,37 @@ class SonarQubeSettings(_SettingsBase):
 class BridgeSettings(SonarQubeSettings):
     """`scim-bridge serve`: the SCIM service in front of SonarQube."""
 
-    host: str = "127.0.0.1"
-    port: PortNumber = 9080
-    base_path: Annotated[str, Field(pattern=r"^(/[A-Za-z0-9._~-]+)+$")] = "/api/scim/v2"
-    store: str = "sqlite:///state/scim-bridge.db"
-    # sonarqube: the bearer token is a SonarQube token that must administer (SonarQube's own Entra set-up);
-    # static: the bearer token must be one of scim_tokens, and SonarQube is called with sonar_token.
-    auth: AuthMode = "sonarqube"
-    scim_tokens: list[SecretStr] = Field(default_factory=list)
-    scim_token_files: list[Path] = Field(default_factory=list)
-    auth_cache_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
-    saml_link: SamlLink = "auto"
-    protected_logins: list[str] = Field(default_factory=lambda: ["admin"])
-    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    host: str = Field("127.0.0.1", description="listen address")
+    port: PortNumber = Field(9080, description="listen port")
+    base_path: Annotated[str, Field(pattern=r"^(/[A-Za-z0-9._~-]+)+$")] = Field(
+        "/api/scim/v2", description="where the SCIM service answers"
+    )
+    store: str = Field("sqlite:///state/scim-bridge.db", description="state store URL (sqlite:///path.db)")
+    auth: AuthMode = Field(
+        "sonarqube",
+        description="sonarqube: the bearer token is a SonarQube admin token, checked with SonarQube and used "
+        "for the calls (SonarQube's own Entra set-up); static: it must be one of scim_tokens, and SonarQube "
+        "is called with sonar_token",
+    )
+    scim_tokens: list[SecretStr] = Field(
+        default_factory=list, description="static auth: the accepted bearer tokens (a JSON list)"
+    )
+    scim_token_files: list[Path] = Field(
+        default_factory=list, description="static auth: files holding one accepted token each, re-read"
+    )
+    auth_cache_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
+        60.0, description="how long SonarQube's verdict on a token is trusted"
+    )
+    saml_link: SamlLink = Field(
+        "auto", description="link users to their SAML identity: auto (when SonarQube has SAML on), on, off"
+    )
+    protected_logins: list[str] = Field(
+        default_factory=lambda: ["admin"],
+        description="accounts never deactivated, deleted or renamed through SCIM (nor the token's owner)",
+    )
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = Field(
+        1024 * 1024, description="larger request bodies are refused with 413"
+    )
 
     @model_validator(mode="after")
     def _static_auth_is_complete(self) -> BridgeSettings:
@@ -124,22 +156,7 @@ class BridgeSettings(SonarQubeSettings):
         return self
 
 
-class EmulatorSettings(_SettingsBase):
-    """The built-in SonarQube emulator (`scim-bridge emulator`)."""
-
-    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}EMULATOR_")
-
-    host: str = "127.0.0.1"
-    port: PortNumber = 9000
-    admin_token: SecretStr = SecretStr("admin-token")
-    profile: EmulatorProfileName = "2025.6"
-    saml: bool = False
-    latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
-    fault_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
-    seed: int | None = None
-
-
-S = TypeVar("S", bound=_SettingsBase)
+S = TypeVar("S", bound=SettingsBase)
 
 
 def load_settings(cls: type[S], *, config_file: Path | None = None, **flags: Any) -> S:
@@ -154,7 +171,7 @@ def load_settings(cls: type[S], *, config_file: Path | None = None, **flags: Any
         raise ConfigError(_describe(cls, exc)) from exc
 
 
-def _describe(cls: type[_SettingsBase], exc: ValidationError) -> str:
+def _describe(cls: type[SettingsBase], exc: ValidationError) -> str:
     prefix = str(cls.model_config.get("env_prefix", ENV_PREFIX))
     lines = []
     for error in exc.errors(include_url=False):
@@ -162,9 +179,3 @@ def _describe(cls: type[_SettingsBase], exc: ValidationError) -> str:
         where = f" ({prefix}{name.upper()})" if error["loc"] else ""
         lines.append(f"setting '{name}'{where}: {error['msg']}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
-
-
-def environment_names(cls: type[_SettingsBase]) -> dict[str, str]:
-    """The environment variable of every setting, for help texts."""
-    prefix = str(cls.model_config.get("env_prefix", ENV_PREFIX))
-    return {name: f"{prefix}{name.upper()}" for name in cls.model_fields}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 
-from scim_bridge.emulator import EmulatorConfig, create_emulator_app
+from scim_bridge.emulator import EmulatorSettings, create_emulator_app
 from tests.support import ADMIN_TOKEN, EmulatorFactory, Sonar, SonarFactory
 
 if TYPE_CHECKING:
@@ -18,11 +18,11 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def emulator_factory(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> EmulatorFactory:
-    """Start an emulator for one profile; keyword options go to `EmulatorConfig`."""
+    """Start an emulator for one profile; keyword options go to `EmulatorSettings`."""
 
     async def start(profile: str = "2025.6", **options: Any) -> TestServer:
         options.setdefault("admin_token", ADMIN_TOKEN)
-        return await aiohttp_server(create_emulator_app(EmulatorConfig(profile=profile, **options)))
+        return await aiohttp_server(create_emulator_app(EmulatorSettings(profile=profile, **options)))
 
     return start
 
@@ -36,7 +36,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 def sonar_factory(emulator_factory: EmulatorFactory, http: aiohttp.ClientSession) -> SonarFactory:
-    """Start an emulator for one profile and talk to it as its admin; options go to `EmulatorConfig`."""
+    """Start an emulator for one profile and talk to it as its admin; options go to `EmulatorSettings`."""
 
     async def start(profile: str = "2025.6", **options: Any) -> Sonar:
         server = await emulator_factory(profile, **options)

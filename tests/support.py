@@ -1,14 +1,59 @@
-"""Helpers shared by the tests: the emulator's test controls and a thin SonarQube caller."""
+"""Helpers shared by the tests: SCIM constants, the emulator's profiles and test controls, and a thin
+SonarQube caller."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+
+from scim_bridge.emulator import PROFILES as EMULATOR_PROFILES
+from scim_bridge.scim.resources import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
+from scim_bridge.web.wire import SCIM_JSON
+
+__all__ = [
+    "ADMIN_TOKEN",
+    "CURRENT_PROFILE",
+    "ENTERPRISE_USER_SCHEMA",
+    "ERROR_SCHEMA",
+    "GROUP_SCHEMA",
+    "LIST_RESPONSE_SCHEMA",
+    "ONE_PROFILE_PER_API",
+    "PATCH_OP_SCHEMA",
+    "PAYLOADS",
+    "PROFILES",
+    "SCIM_JSON",
+    "USER_SCHEMA",
+    "V1_PROFILE",
+    "EmulatorControl",
+    "EmulatorFactory",
+    "Reply",
+    "Sonar",
+    "SonarFactory",
+    "read_payload",
+]
+
+# --- SCIM vocabulary: SCIM_JSON and the resource URNs (imported above) are the bridge's own ---------------
+# RFC 7644's message URNs: the bridge leaves them to scim2-models and does not name them itself.
+
+PATCH_OP_SCHEMA: Final = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+ERROR_SCHEMA: Final = "urn:ietf:params:scim:api:messages:2.0:Error"
+LIST_RESPONSE_SCHEMA: Final = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+
+# --- The emulated SonarQube versions ----------------------------------------------------------------------
+
+PROFILES: Final = tuple(EMULATOR_PROFILES)
+"""Every SonarQube version the emulator imitates, oldest first."""
+V1_PROFILE: Final = next(name for name, profile in EMULATOR_PROFILES.items() if not profile.v2_api)
+"""The one version that speaks only Web API v1 (9.9)."""
+CURRENT_PROFILE: Final = "2025.6"
+"""The version a test uses unless it says otherwise: a current one, speaking Web API v2."""
+ONE_PROFILE_PER_API: Final = (V1_PROFILE, CURRENT_PROFILE)
+"""A deliberate subset for tests that need each Web API generation once rather than every version."""
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -19,7 +64,6 @@ def read_payload(name: str) -> Any:
 
 
 ADMIN_TOKEN = "test-admin-token"
-PROFILES = ("9.9", "10.8", "2025.6", "26.7")
 
 EmulatorFactory = Callable[..., Awaitable[TestServer]]
 

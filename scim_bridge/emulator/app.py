@@ -4,11 +4,11 @@ and the `/_emulator/` test controls."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from aiohttp import web
 
 from scim_bridge.emulator import control, v1_groups, v1_system, v1_users
@@ -26,9 +26,9 @@ from scim_bridge.emulator.views import format_datetime
 
 if TYPE_CHECKING:
     from scim_bridge.emulator.auth import Authentication
-    from scim_bridge.emulator.config import EmulatorConfig
+    from scim_bridge.emulator.config import EmulatorSettings
 
-logger = logging.getLogger(__name__)
+log = structlog.get_logger("scim_bridge.emulator")
 
 _V1_HANDLERS = v1_users.HANDLERS | v1_groups.HANDLERS | v1_system.HANDLERS
 _EXPIRY_HEADER = "SonarQube-Authentication-Token-Expiration"
@@ -38,7 +38,7 @@ _EXPIRY_HEADER = "SonarQube-Authentication-Token-Expiration"
 class Emulator:
     """One running emulator: configuration, state, faults and the journal of `/api` requests."""
 
-    config: EmulatorConfig
+    settings: EmulatorSettings
     profile: Profile
     directory: Directory
     faults: FaultInjector
@@ -47,29 +47,30 @@ class Emulator:
     journal: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def start(cls, config: EmulatorConfig) -> Emulator:
-        profile = get_profile(config.profile)
+    def start(cls, settings: EmulatorSettings) -> Emulator:
+        profile = get_profile(settings.profile)
         actions = {
             spec.path: V1Action(spec, _V1_HANDLERS[spec.path])
             for spec in (*specs_for(profile), *undeclared_specs())
             if spec.api == "v1"
         }
         return cls(
-            config=config,
+            settings=settings,
             profile=profile,
-            directory=cls._fresh_directory(config, profile),
-            faults=FaultInjector(config.fault_settings()),
+            directory=cls._fresh_directory(settings, profile),
+            faults=FaultInjector(settings.fault_settings()),
             v1_actions=actions,
             v2_routes=v2_routes(profile),
         )
 
     @staticmethod
-    def _fresh_directory(config: EmulatorConfig, profile: Profile) -> Directory:
-        return Directory(profile, Seed(admin_token=config.admin_token, saml=config.saml, seed=config.seed))
+    def _fresh_directory(settings: EmulatorSettings, profile: Profile) -> Directory:
+        token = settings.admin_token.get_secret_value()
+        return Directory(profile, Seed(admin_token=token, saml=settings.saml, seed=settings.seed))
 
     def reset(self) -> None:
         """Back to the seeded state; the journal is cleared and fault choices start again from their seed."""
-        self.directory = self._fresh_directory(self.config, self.profile)
+        self.directory = self._fresh_directory(self.settings, self.profile)
         self.journal.clear()
         self.faults.restart()
 
@@ -77,10 +78,10 @@ class Emulator:
 EMULATOR = web.AppKey("emulator", Emulator)
 
 
-def create_emulator_app(config: EmulatorConfig) -> web.Application:
+def create_emulator_app(settings: EmulatorSettings) -> web.Application:
     """A new emulator application; all state lives in it (`app[EMULATOR]`)."""
     app = web.Application(middlewares=[_api_faults])
-    app[EMULATOR] = Emulator.start(config)
+    app[EMULATOR] = Emulator.start(settings)
     control.add_routes(app, EMULATOR)
     app.router.add_route("*", "/api/{tail:.*}", _serve_api)
     return app
@@ -176,7 +177,7 @@ async def _serve_api(request: web.Request) -> web.StreamResponse:
     try:
         response: web.StreamResponse = await _dispatch(emulator, request, authentication)
     except Exception:
-        logger.exception("emulator bug while serving %s %s", request.method, request.path)
+        log.exception("emulator.unhandled_error", method=request.method, path=request.path)
         return _internal_error(request)
     if authentication.token is not None and authentication.token.expires_at is not None:
         response.headers[_EXPIRY_HEADER] = format_datetime(authentication.token.expires_at) or ""

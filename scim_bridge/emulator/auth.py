@@ -1,4 +1,4 @@
-"""Who is calling: SonarQube's credential handling for `/api/**` (reference §2.2, §3).
+"""Who is calling: SonarQube's credential handling for `/api/**` (docs/sonarqube.md SQ4).
 
 Tokens work as Basic `<token>:` everywhere and as `Bearer <token>` from 10.0 on; Basic `<login>:<password>`
 works for local users. Credentials that are sent but do not authenticate are a failure (401 with an empty

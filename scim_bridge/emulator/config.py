@@ -1,38 +1,55 @@
-"""How one emulator starts: profile, admin token, SAML, latency and faults."""
+"""How one emulator starts (`scim-bridge emulator`, the demo, tests): address, SonarQube version, admin
+token, SAML, latency and faults. Flags over `SCIM_BRIDGE_EMULATOR_*` environment over defaults.
+
+The fault fields are checked by `FaultSettings`, the runtime fault configuration that `/_emulator/faults`
+changes later: their rules are written once, there.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Annotated
 
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from scim_bridge.config import ENV_PREFIX, PortNumber, SettingsBase
 from scim_bridge.emulator.faults import FAULT_KINDS, FaultSettings
-from scim_bridge.emulator.profiles import get_profile
-
-if TYPE_CHECKING:
-    from scim_bridge.config import EmulatorSettings
+from scim_bridge.emulator.profiles import PROFILES, get_profile
 
 
-@dataclass(frozen=True, slots=True)
-class EmulatorConfig:
-    """The emulator's start-up configuration; a wrong value raises ValueError at construction."""
+class EmulatorSettings(SettingsBase):
+    """The emulator's start-up configuration; a wrong value is refused at construction."""
 
-    profile: str = "2025.6"
-    admin_token: str = "admin-token"  # noqa: S105 - the documented default of a test double
-    saml: bool = False
-    latency_ms: int = 0
-    fault_rate: float = 0.0
-    seed: int | None = None
-    fault_kinds: tuple[str, ...] = FAULT_KINDS
-    slow_seconds: float = 30.0  # how long a "slow" fault delays its answer
-    retry_after: int = 1  # seconds, in the Retry-After header of "429" and "503" faults
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}EMULATOR_")
 
-    def __post_init__(self) -> None:
-        get_profile(self.profile)
-        if not self.admin_token:
-            raise ValueError("the admin token must not be empty")
+    host: str = Field("127.0.0.1", description="listen address")
+    port: PortNumber = Field(9000, description="listen port (SonarQube's own)")
+    admin_token: Annotated[SecretStr, Field(min_length=1)] = Field(
+        SecretStr("admin-token"), description="token of the seeded 'admin' user"
+    )
+    profile: str = Field(
+        "2025.6", description="SonarQube version to imitate", json_schema_extra={"enum": list(PROFILES)}
+    )
+    saml: bool = Field(default=False, description="start with SAML authentication enabled")
+    latency_ms: int = Field(0, description="fixed latency added to every answer, in milliseconds")
+    fault_rate: float = Field(0.0, description="share of requests answered with a fault (0..1)")
+    seed: int | None = Field(None, description="seed that makes faults reproducible")
+    fault_kinds: tuple[str, ...] = Field(FAULT_KINDS, description="the faults to choose from")
+    slow_seconds: float = Field(30.0, description="how long a 'slow' fault delays its answer")
+    retry_after: int = Field(1, description="seconds in the Retry-After of '429' and '503' faults")
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, name: str) -> str:
+        return get_profile(name).name
+
+    @model_validator(mode="after")
+    def _faults_are_valid(self) -> EmulatorSettings:
         self.fault_settings()
+        return self
 
     def fault_settings(self) -> FaultSettings:
+        """The fault configuration the emulator starts with."""
         return FaultSettings(
             rate=self.fault_rate,
             kinds=self.fault_kinds,
@@ -40,15 +57,4 @@ class EmulatorConfig:
             slow_seconds=self.slow_seconds,
             retry_after=self.retry_after,
             seed=self.seed,
-        )
-
-    @classmethod
-    def from_settings(cls, settings: EmulatorSettings) -> EmulatorConfig:
-        return cls(
-            profile=settings.profile,
-            admin_token=settings.admin_token.get_secret_value(),
-            saml=settings.saml,
-            latency_ms=settings.latency_ms,
-            fault_rate=settings.fault_rate,
-            seed=settings.seed,
         )

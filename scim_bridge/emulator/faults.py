@@ -23,14 +23,14 @@ class FaultSettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class FaultSettings:
-    """How often requests fail, how, and how slowly everything answers."""
+    """How often requests fail, how, and how slowly everything answers (defaults: `EmulatorSettings`)."""
 
-    rate: float = 0.0
-    kinds: tuple[str, ...] = FAULT_KINDS
-    latency_ms: int = 0
-    slow_seconds: float = 30.0
-    retry_after: int = 1
-    seed: int | None = None
+    rate: float
+    kinds: tuple[str, ...]
+    latency_ms: int
+    slow_seconds: float
+    retry_after: int
+    seed: int | None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:

@@ -16,7 +16,6 @@ SCAN_PERMISSION = "scan"
 
 DEFAULT_GROUP = "sonar-users"
 ADMIN_GROUP = "sonar-administrators"
-ANYONE = "Anyone"
 
 SONARQUBE_PROVIDER = "sonarqube"
 SAML_PROVIDER = "saml"

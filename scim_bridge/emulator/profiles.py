@@ -1,7 +1,7 @@
 """The SonarQube versions the emulator imitates, and every behaviour that differs between them.
 
 One `Profile` per version is the single source of truth: handlers ask the profile, never the version string.
-The switches follow the version matrix of the Web API reference (§13.2); each names the behaviour it selects.
+The switches follow docs/sonarqube.md (version matrix); each names the behaviour it selects.
 """
 
 from __future__ import annotations

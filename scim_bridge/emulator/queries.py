@@ -1,4 +1,5 @@
-"""Searching: text matching, filters and pages as SonarQube's searches apply them."""
+"""Searching: text matching, filters and pages as SonarQube's searches apply them (docs/sonarqube.md SQ8,
+SQ21)."""
 
 from __future__ import annotations
 

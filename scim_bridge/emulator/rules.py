@@ -1,4 +1,5 @@
-"""SonarQube's validation rules for logins, names, e-mails, SCM accounts and group names, with its messages.
+"""SonarQube's validation rules for logins, names, e-mails, SCM accounts and group names, with its messages
+(docs/sonarqube.md SQ6, SQ7, SQ29, SQ18).
 
 Functions named `validate_*` append messages to a list and say whether the value is usable, because
 SonarQube's user updater collects every problem into one 400 answer; `check_*` raise at the first problem.

@@ -1,8 +1,9 @@
 """The emulator's in-memory SonarQube: users, groups, memberships, tokens, permissions and settings.
 
 No HTTP here. Operations enforce SonarQube's domain rules (user updater validation, default group,
-last-administrator guards, deactivation cascade, reactivation) and raise `EmulatorError` with SonarQube's
-messages. Messages that differ between v1 and v2 (look-up failures) belong to the API layers.
+last-administrator guards, deactivation cascade, reactivation: docs/sonarqube.md SQ9-SQ12, SQ18-SQ20) and
+raise `EmulatorError` with SonarQube's messages. Messages that differ between v1 and v2 (look-up failures)
+belong to the API layers.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 SAML_ENABLED = "sonar.auth.saml.enabled"
 SAML_USER_LOGIN = "sonar.auth.saml.user.login"
-SAML_GROUP_NAME = "sonar.auth.saml.group.name"
 SAML_PROVIDER_NAME = "sonar.auth.saml.providerName"
 # Settings with a default value, reported as inherited until set.
 SETTING_DEFAULTS = {SAML_ENABLED: "false", SAML_PROVIDER_NAME: "SAML"}

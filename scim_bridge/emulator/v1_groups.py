@@ -1,4 +1,4 @@
-"""v1 `api/user_groups/*` actions (reference §5).
+"""v1 `api/user_groups/*` actions (docs/sonarqube.md SQ18-SQ20).
 
 From 10.0 groups are addressed by name and the caller's permission is checked first. 9.9 also takes the group
 uuid as `id` (exactly one of `id` and the name) and looks the group up before checking the permission.

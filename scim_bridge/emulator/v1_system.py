@@ -1,5 +1,6 @@
 """v1 actions besides users and groups: server version and status, credential check, user tokens, global
-permissions and the SAML settings (reference §3; permissions and settings as far as tests need them)."""
+permissions and the SAML settings (docs/sonarqube.md SQ1, SQ3, SQ4, SQ17, SQ27, SQ28; permissions and
+settings as far as tests need them)."""
 
 from __future__ import annotations
 

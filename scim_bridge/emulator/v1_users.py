@@ -1,4 +1,7 @@
-"""v1 `api/users/*` actions (reference §4). Each reads its parameters in SonarQube's order."""
+"""v1 `api/users/*` actions (docs/sonarqube.md SQ6-SQ14, SQ22).
+
+Each action reads its parameters in SonarQube's order (SQ26).
+"""
 
 from __future__ import annotations
 

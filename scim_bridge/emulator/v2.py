@@ -1,4 +1,4 @@
-"""The v2 REST framework (`/api/v2/...`), as SonarQube's Spring MVC layer behaves (reference §2.3, §6).
+"""The v2 REST framework (`/api/v2/...`), as SonarQube's Spring MVC layer behaves (docs/sonarqube.md SQ24).
 
 Order: route (404 "Resource not found."), method (405), content type (415), on 26.x undeclared query
 parameters (400), query binding and bean validation (400 "Value … was rejected"), JSON body (400

@@ -1,4 +1,4 @@
-"""v2 endpoints: users, groups and group memberships (reference §6)."""
+"""v2 endpoints: users, groups and group memberships (docs/sonarqube.md SQ8-SQ14, SQ18, SQ20)."""
 
 from __future__ import annotations
 

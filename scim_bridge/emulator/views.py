@@ -1,4 +1,5 @@
-"""How users and groups look in SonarQube's JSON answers, v1 and v2 (field order as SonarQube writes it).
+"""How users and groups look in SonarQube's JSON answers, v1 and v2 (field order as SonarQube writes it;
+docs/sonarqube.md SQ30).
 
 v1 omits unset optional fields and always writes repeated ones (`[]`); v2 writes every field of its view,
 absent values as `null`.

@@ -1,93 +1,78 @@
-"""SCIM Groups onto SonarQube groups (DESIGN §4): create or adopt, rename, member deltas, delete.
+"""SCIM Groups onto SonarQube groups (docs/provisioning.md): create or adopt, rename, member deltas, delete.
 
 Member changes are deltas: adding one member costs one SonarQube call whatever the group size, and the
 group's member list is never read from SonarQube. Members that are deactivated in SonarQube are kept in the
-store only (SonarQube refuses them); they are added back when the user is reactivated.
+store only (SonarQube refuses them, docs/sonarqube.md SQ20); they are added back when the user is
+reactivated.
 """
 
 from __future__ import annotations
 
-import uuid
-from contextlib import suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
-from scim_bridge.provisioning.base import check_version, every_record, sonar_errors
+from scim_bridge.provisioning import lifecycle
+from scim_bridge.provisioning.locks import name_key
 from scim_bridge.provisioning.mapping import (
     adopted_group_attributes,
     check_group_name,
     group_resource,
     stored_attributes,
 )
+from scim_bridge.provisioning.translate import sonar_errors
 from scim_bridge.scim.errors import InvalidValueError, MutabilityError, NotFoundError, UniquenessError
-from scim_bridge.scim.filters import direct_lookup, matches
+from scim_bridge.scim.filters import direct_lookup
 from scim_bridge.scim.patch import GroupPatchPlan
-from scim_bridge.sonarqube import ADMIN_GROUP, DEFAULT_GROUP, Dialect, GroupRef, NotFound, UserRef
+from scim_bridge.sonarqube import ADMIN_GROUP, DEFAULT_GROUP, GroupRef, UserRef
 from scim_bridge.store.errors import StoreConflict
-from scim_bridge.store.records import GroupRecord, UserRecord, casefold_key
+from scim_bridge.store.records import GroupRecord, UserRecord
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from contextlib import AbstractAsyncContextManager
 
-    from scim_bridge.provisioning.base import Shared
+    from scim_bridge.provisioning.collaborators import Collaborators
     from scim_bridge.provisioning.context import RequestContext
     from scim_bridge.scim.filters import Lookup
     from scim_bridge.scim.listing import SearchParams
     from scim_bridge.scim.resources import GroupResource
+    from scim_bridge.scim.versions import IfMatch
     from scim_bridge.sonarqube import SonarGroup
 
-# SonarQube's own groups: never renamed or deleted through SCIM; the default group's members are SonarQube's.
+# SonarQube's own groups (docs/sonarqube.md SQ19): never renamed or deleted through SCIM; the default group's
+# members are SonarQube's.
 PROTECTED_GROUPS: Final = frozenset({DEFAULT_GROUP, ADMIN_GROUP})
 _LOOKED_UP: Final = frozenset({"id", "displayName", "externalId"})
-
-
-def _name_lock(name: str) -> str:
-    return f"group-name:{casefold_key(name)}"
-
-
-def _id_lock(scim_id: str) -> str:
-    return f"group:{scim_id}"
 
 
 class GroupService:
     """`/Groups`: each method is one SCIM request."""
 
-    def __init__(self, shared: Shared) -> None:
-        self._shared = shared
-        self._store = shared.store
+    def __init__(self, collaborators: Collaborators) -> None:
+        self._with = collaborators
+        self._store = collaborators.store
 
     # -- create ------------------------------------------------------------------------------------------
     async def create(self, ctx: RequestContext, resource: GroupResource) -> GroupResource:
         name = check_group_name(str(resource.display_name))
         attributes = stored_attributes(resource)
         member_ids = tuple(str(member.value) for member in resource.members or [])
-        async with self._shared.locks.hold(_name_lock(name)):
+        async with self._with.locks.hold(name_key("Group", name)):
             members = await self._users(member_ids)
             existing = await self._store.find_group(display_name=name)
             if existing is not None:
                 raise UniquenessError(f"displayName: {name!r} is already provisioned (id {existing.scim_id})")
             async with sonar_errors():
                 group = await ctx.sonar.create_group(name)
-            now = self._shared.clock()
             record = GroupRecord(
-                scim_id=group.id or str(uuid.uuid4()),
+                **lifecycle.fresh_identity(group.id, self._with.clock()),
                 display_name=name,
                 sonar_name=group.name,
-                sonar_id=group.id,
                 external_id=resource.external_id,
                 attributes=attributes,
-                created=now,
-                last_modified=now,
-                version=1,
             )
             await self._store.insert_group(record)
-            await self._shared.audit(
-                ctx,
-                action="group_created",
-                resource_type="Group",
-                scim_id=record.scim_id,
-                sonar_key=group.name,
-            )
+            await self._with.audit.record(ctx, "group_created", record)
             await self._change_members(ctx, record, members, add=member_ids, remove=())
             return group_resource(record, list(member_ids))
 
@@ -110,25 +95,26 @@ class GroupService:
         if lookup is not None and lookup.attribute in _LOOKED_UP:
             records, residual = await self._look_up(ctx, lookup), lookup.residual
         else:
-            records, residual = await every_record(self._store.list_groups), params.filter
+            records, residual = await lifecycle.every_record(self._store.list_groups), params.filter
+        # A filter on members needs them, even when the answer leaves them out.
         found = [
             await self._resource(record, with_members=with_members or residual is not None)
             for record in records
         ]
-        if residual is not None:
-            found = [group for group in found if matches(residual, group)]
-            if not with_members:
-                found = [group.model_copy(update={"members": None}) for group in found]
-        start = params.start_index - 1
-        return found[start : start + params.count], len(found)
+        page, total = lifecycle.selected_page(found, residual, params)
+        if not with_members and residual is not None:
+            page = [group.model_copy(update={"members": None}) for group in page]
+        return page, total
 
     async def _look_up(self, ctx: RequestContext, lookup: Lookup) -> list[GroupRecord]:
         match lookup.attribute:
             case "id":
                 record = await self._store.get_group(lookup.value)
                 if record is None:
-                    with suppress(NotFoundError):
+                    try:
                         record = await self._adopt_by_id(ctx, lookup.value)
+                    except NotFoundError:
+                        return []
             case "displayName":
                 record = await self._store.find_group(display_name=lookup.value)
                 if record is None:
@@ -145,7 +131,7 @@ class GroupService:
 
     async def _sonar_group(self, ctx: RequestContext, record: GroupRecord) -> SonarGroup | None:
         async with sonar_errors():
-            if record.sonar_id is not None:
+            if record.sonar_id is not None and ctx.sonar.capabilities.has_resource_ids:
                 return await ctx.sonar.get_group(record.sonar_id)
             return await ctx.sonar.find_group(record.sonar_name)
 
@@ -159,9 +145,10 @@ class GroupService:
         return [] if record is None else [record]
 
     async def _adopt_by_id(self, ctx: RequestContext, scim_id: str) -> GroupRecord:
-        """On SonarQube 10.4+ a group's SCIM id is its SonarQube uuid: a lost store orphans nothing."""
+        """Where SonarQube has uuids, a group's SCIM id is its SonarQube uuid: a lost store orphans
+        nothing."""
         group = None
-        if self._shared.dialect is Dialect.V2:
+        if ctx.sonar.capabilities.has_resource_ids:
             async with sonar_errors():
                 group = await ctx.sonar.get_group(scim_id)
         record = None if group is None else await self._record_adoption(ctx, group)
@@ -170,34 +157,20 @@ class GroupService:
         return record
 
     async def _record_adoption(self, ctx: RequestContext, group: SonarGroup) -> GroupRecord | None:
-        async with self._shared.locks.hold(_name_lock(group.name)):
+        async with self._with.locks.hold(name_key("Group", group.name)):
             known = await self._store.find_group(sonar_name=group.name)
             if known is not None:
                 return known
-            now = self._shared.clock()
             record = GroupRecord(
-                scim_id=group.id or str(uuid.uuid4()),
+                **lifecycle.fresh_identity(group.id, self._with.clock()),
                 display_name=group.name,
                 sonar_name=group.name,
-                sonar_id=group.id,
                 external_id=None,
                 attributes=adopted_group_attributes(group),
-                created=now,
-                last_modified=now,
-                version=1,
             )
-            try:
-                await self._store.insert_group(record)
-            except StoreConflict:
-                return None
-            await self._shared.audit(
-                ctx,
-                action="group_adopted",
-                resource_type="Group",
-                scim_id=record.scim_id,
-                sonar_key=group.name,
+            return await lifecycle.record_adoption(
+                self._with, ctx, record, self._store.insert_group, "group_adopted"
             )
-            return record
 
     # -- update ------------------------------------------------------------------------------------------
     async def patch(
@@ -206,19 +179,17 @@ class GroupService:
         scim_id: str,
         plan: GroupPatchPlan,
         *,
-        if_match: str | None,
+        if_match: IfMatch | None,
         with_members: bool = False,
     ) -> GroupResource:
         """Apply a PATCH plan; the group is returned with its members only when asked (Entra never is)."""
-        async with self._shared.locks.hold(_id_lock(scim_id)):
-            record = await self._existing(scim_id)
-            check_version(record.version, if_match)
+        async with self._held(scim_id, if_match) as record:
             members = await self._users((*plan.add_members, *(plan.replace_members or ())))
             updated = await self._apply(ctx, record, plan, members)
             return await self._resource(updated, with_members=with_members)
 
     async def replace(
-        self, ctx: RequestContext, scim_id: str, resource: GroupResource, *, if_match: str | None
+        self, ctx: RequestContext, scim_id: str, resource: GroupResource, *, if_match: IfMatch | None
     ) -> GroupResource:
         plan = GroupPatchPlan(
             display_name=str(resource.display_name),
@@ -259,7 +230,7 @@ class GroupService:
             sonar_id=sonar_id,
             external_id=plan.external_id if plan.external_id_changed else record.external_id,
             attributes=_attributes_after(record, name, plan),
-            last_modified=self._shared.clock(),
+            last_modified=self._with.clock(),
             version=record.version + 1,
         )
         await self._change_members(
@@ -287,60 +258,42 @@ class GroupService:
                 user = users[user_id]
                 if user.active:
                     await ctx.sonar.add_member(group, UserRef(user.sonar_login, user.sonar_id))
-            for user_id in removed:
-                member = users.get(user_id)
-                if member is not None and member.active:
-                    with suppress(NotFound):  # the user is gone from SonarQube: so is the membership
-                        await ctx.sonar.remove_member(group, UserRef(member.sonar_login, member.sonar_id))
+        for user_id in removed:
+            member = users.get(user_id)
+            if member is not None and member.active:
+                # The user gone from SonarQube: so is the membership.
+                async with sonar_errors(gone_is_done=True):
+                    await ctx.sonar.remove_member(group, UserRef(member.sonar_login, member.sonar_id))
         if added:
             await self._store.add_members(record.scim_id, added)
         if removed:
             await self._store.remove_members(record.scim_id, removed)
         if added or removed:
-            await self._shared.audit(
-                ctx,
-                action="group_members_changed",
-                resource_type="Group",
-                scim_id=record.scim_id,
-                sonar_key=record.sonar_name,
-                detail=f"added {len(added)}, removed {len(removed)}",
+            await self._with.audit.record(
+                ctx, "group_members_changed", record, detail=f"added {len(added)}, removed {len(removed)}"
             )
 
     # -- delete ------------------------------------------------------------------------------------------
-    async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: str | None) -> None:
-        async with self._shared.locks.hold(_id_lock(scim_id)):
-            record = await self._existing(scim_id)
-            check_version(record.version, if_match)
+    async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: IfMatch | None) -> None:
+        async with self._held(scim_id, if_match) as record:
             self._check_unprotected(record, "deleted")
-            async with sonar_errors():
-                with suppress(NotFound):  # already gone from SonarQube: forgetting it is all that is left
-                    await ctx.sonar.delete_group(GroupRef(record.sonar_name, record.sonar_id))
+            async with sonar_errors(gone_is_done=True):
+                await ctx.sonar.delete_group(GroupRef(record.sonar_name, record.sonar_id))
             await self._store.delete_group(scim_id)
-            await self._shared.audit(
-                ctx,
-                action="group_deleted",
-                resource_type="Group",
-                scim_id=scim_id,
-                sonar_key=record.sonar_name,
-            )
+            await self._with.audit.record(ctx, "group_deleted", record)
 
     # -- helpers -----------------------------------------------------------------------------------------
-    async def _rename(self, ctx: RequestContext, record: GroupRecord, name: str) -> SonarGroup:
-        """Rename in SonarQube; a replay of a rename whose answer was lost finds it done already."""
-        async with sonar_errors():
-            try:
-                return await ctx.sonar.rename_group(GroupRef(record.sonar_name, record.sonar_id), name)
-            except NotFound:
-                done = await ctx.sonar.find_group(name)
-                if done is None:
-                    raise
-                return done
+    def _held(self, scim_id: str, if_match: IfMatch | None) -> AbstractAsyncContextManager[GroupRecord]:
+        """The stored record, checked against `If-Match`, with its lock held for a write."""
+        return lifecycle.held_for_write(self._with, self._store.get_group, "Group", scim_id, if_match)
 
-    async def _existing(self, scim_id: str) -> GroupRecord:
-        record = await self._store.get_group(scim_id)
-        if record is None:
-            raise NotFoundError(f"Group {scim_id} not found")
-        return record
+    async def _rename(self, ctx: RequestContext, record: GroupRecord, name: str) -> SonarGroup:
+        """Rename in SonarQube, or find the rename an earlier attempt made."""
+        async with sonar_errors():
+            return await lifecycle.renamed_or_found(
+                lambda: ctx.sonar.rename_group(GroupRef(record.sonar_name, record.sonar_id), name),
+                lambda: ctx.sonar.find_group(name),
+            )
 
     async def _users(self, ids: Iterable[str], *, known_only: bool = False) -> dict[str, UserRecord]:
         """The user records of member ids; an unknown id is a 400 naming it (before any SonarQube call)."""

@@ -11,12 +11,26 @@ import asyncio
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+from scim_bridge.store.records import casefold_key
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from scim_bridge.store.records import ResourceType
+
+
+def name_key(resource_type: ResourceType, name: str) -> str:
+    """The lock of a `userName` or group `displayName`, in any case: held while one is taken or moved."""
+    return f"{resource_type}-name:{casefold_key(name)}"
+
+
+def id_key(resource_type: ResourceType, scim_id: str) -> str:
+    """The lock of one resource: held while it is changed."""
+    return f"{resource_type}:{scim_id}"
+
 
 class KeyedLocks:
-    """An asyncio lock per key (e.g. `user:<casefolded userName>`, `group:<scim id>`)."""
+    """An asyncio lock per key (`name_key`, `id_key`)."""
 
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}

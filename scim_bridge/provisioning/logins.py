@@ -12,43 +12,23 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
 
-from scim_bridge.sonarqube.models import Dialect, SonarVersion
+if TYPE_CHECKING:
+    from scim_bridge.sonarqube import Capabilities
 
-MIN_LOGIN_LENGTH = 2
-_HASH_LENGTH = 8
-_REFUSED = re.compile(r"[^A-Za-z0-9_.\-@]")
-
-
-@dataclass(frozen=True, slots=True)
-class LoginRules:
-    """What one SonarQube server accepts as a login."""
-
-    underscore_first: bool  # 9.9 refuses a leading `_`; later versions accept it
-    max_length: int  # v1 web services take 255 characters, the v2 API 100
-
-    @classmethod
-    def for_server(cls, version: SonarVersion, dialect: Dialect) -> LoginRules:
-        return cls(
-            underscore_first=version.major != 9,
-            max_length=100 if dialect is Dialect.V2 else 255,
-        )
-
-    def accepts(self, login: str) -> bool:
-        if not MIN_LOGIN_LENGTH <= len(login) <= self.max_length or _REFUSED.search(login):
-            return False
-        first = login[0]
-        return first.isascii() and (first.isalnum() or (first == "_" and self.underscore_first))
+_HASH_LENGTH: Final = 8
+_REFUSED: Final = re.compile(r"[^A-Za-z0-9_.\-@]")
 
 
-def login_for(user_name: str, rules: LoginRules) -> str:
-    """The SonarQube login for a SCIM `userName`: itself when SonarQube accepts it, else a derived one."""
-    if rules.accepts(user_name):
+def login_for(user_name: str, sonar: Capabilities) -> str:
+    """The SonarQube login for a SCIM `userName`: itself when SonarQube accepts it (docs/sonarqube.md SQ6),
+    else a derived one."""
+    if sonar.accepts_login(user_name):
         return user_name
     folded = unicodedata.normalize("NFKD", user_name).encode("ascii", "ignore").decode("ascii")
     base = _REFUSED.sub("_", folded)
-    if not base or not rules.accepts(base[0] + "x"):
+    if not base or not sonar.accepts_login(base[0] + "x"):
         base = "u" + base
     suffix = "-" + hashlib.sha256(user_name.encode("utf-8")).hexdigest()[:_HASH_LENGTH]
-    return base[: rules.max_length - len(suffix)] + suffix
+    return base[: sonar.max_login_length - len(suffix)] + suffix

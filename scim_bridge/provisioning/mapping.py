@@ -1,5 +1,5 @@
-"""SCIM ↔ SonarQube mapping (DESIGN §4) as pure functions: what SonarQube gets from a SCIM resource, and the
-SCIM resource the bridge returns from what its store and SonarQube hold. No I/O here.
+"""SCIM ↔ SonarQube mapping (docs/provisioning.md) as pure functions: what SonarQube gets from a SCIM
+resource, and the SCIM resource the bridge returns from what its store and SonarQube hold. No I/O here.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from scim_bridge.scim.errors import InvalidValueError
 from scim_bridge.scim.resources import GROUP_SCHEMA, USER_SCHEMA, GroupResource, UserResource
+from scim_bridge.scim.versions import weak_etag
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -91,10 +92,6 @@ def stored_attributes(resource: UserResource | GroupResource) -> dict[str, Any]:
     for key in (*_READ_ONLY, "members"):
         dumped.pop(key, None)
     return dumped
-
-
-def weak_etag(version: int) -> str:
-    return f'W/"{version}"'
 
 
 def _meta(resource_type: str, created: datetime, last_modified: datetime, version: int) -> dict[str, Any]:

@@ -1,18 +1,21 @@
-"""SCIM Users onto SonarQube users (DESIGN §4): create or adopt, update, deactivate and reactivate, forget.
+"""SCIM Users onto SonarQube users (docs/provisioning.md): create or adopt, update, deactivate and
+reactivate, forget.
 
 Every request is validated whole (mapping, protections, uniqueness) before the first SonarQube call. Writes
 to one user are serialised. SonarQube is the truth for whether an account exists and is active; the store
-keeps everything else, exactly as Entra sent it.
+keeps everything else, exactly as Entra sent it (docs/entra.md E1).
 """
 
 from __future__ import annotations
 
-import uuid
 from contextlib import suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
-from scim_bridge.provisioning.base import check_version, every_record, log, sonar_errors
+import structlog
+
+from scim_bridge.provisioning import lifecycle
+from scim_bridge.provisioning.locks import name_key
 from scim_bridge.provisioning.logins import login_for
 from scim_bridge.provisioning.mapping import (
     SonarProfile,
@@ -21,62 +24,52 @@ from scim_bridge.provisioning.mapping import (
     stored_attributes,
     user_resource,
 )
+from scim_bridge.provisioning.translate import sonar_errors
 from scim_bridge.scim.errors import MutabilityError, NotFoundError, ScimError, UniquenessError
-from scim_bridge.scim.filters import direct_lookup, matches
+from scim_bridge.scim.filters import direct_lookup
 from scim_bridge.scim.patch import apply_user_patch
-from scim_bridge.sonarqube import (
-    SAML_PROVIDER,
-    AlreadyExists,
-    Dialect,
-    GroupRef,
-    InvalidValue,
-    NotFound,
-    Refused,
-    UserRef,
-)
+from scim_bridge.sonarqube import SAML_PROVIDER, AlreadyExists, GroupRef, InvalidValue, Refused, UserRef
 from scim_bridge.store.errors import StoreConflict
-from scim_bridge.store.records import UserRecord, casefold_key
+from scim_bridge.store.records import UserRecord
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
     from scim2_models import PatchOp
 
-    from scim_bridge.provisioning.base import Shared
+    from scim_bridge.provisioning.collaborators import Collaborators
     from scim_bridge.provisioning.context import RequestContext
     from scim_bridge.scim.filters import Lookup
     from scim_bridge.scim.listing import SearchParams
     from scim_bridge.scim.resources import UserResource
+    from scim_bridge.scim.versions import IfMatch
     from scim_bridge.sonarqube import SonarUser
+
+log = structlog.get_logger("scim_bridge.provisioning")
 
 # Filters on these are answered by one store look-up; others (e-mails, display name) over the listing.
 _LOOKED_UP: Final = frozenset({"id", "userName", "externalId"})
 _UNFINISHED: Final = "user_creation_unfinished"  # audit action: SonarQube failed after the account was made
 
 
-def _name_lock(user_name: str) -> str:
-    return f"user-name:{casefold_key(user_name)}"
-
-
-def _id_lock(scim_id: str) -> str:
-    return f"user:{scim_id}"
-
-
 class UserService:
     """`/Users`: each method is one SCIM request."""
 
-    def __init__(self, shared: Shared) -> None:
-        self._shared = shared
-        self._store = shared.store
+    def __init__(self, collaborators: Collaborators) -> None:
+        self._with = collaborators
+        self._store = collaborators.store
 
     # -- create ------------------------------------------------------------------------------------------
     async def create(self, ctx: RequestContext, resource: UserResource) -> UserResource:
         user_name = str(resource.user_name)
         profile = sonar_profile(resource)
-        login = login_for(user_name, self._shared.login_rules)
+        login = login_for(user_name, ctx.sonar.capabilities)
         attributes = stored_attributes(resource)
-        async with self._shared.locks.hold(_name_lock(user_name)):
+        async with self._with.locks.hold(name_key("User", user_name)):
             existing = await self._store.find_user(user_name=user_name)
             if existing is not None:
-                if existing.attributes == attributes and await self._unfinished(existing.scim_id):
+                unfinished = await self._last_action(existing.scim_id) == _UNFINISHED
+                if unfinished and existing.attributes == attributes:
                     return await self._finish_creation(ctx, existing)
                 raise UniquenessError(
                     f"userName: {user_name!r} is already provisioned (id {existing.scim_id})"
@@ -89,18 +82,13 @@ class UserService:
             async with sonar_errors():
                 login = await self._dormant_login(ctx, user_name) or login
                 sonar_user = await ctx.sonar.create_user(login, profile.name, profile.email)
-            now = self._shared.clock()
             record = UserRecord(
-                scim_id=sonar_user.id or str(uuid.uuid4()),
+                **lifecycle.fresh_identity(sonar_user.id, self._with.clock()),
                 user_name=user_name,
                 sonar_login=sonar_user.login,
-                sonar_id=sonar_user.id,
                 external_id=resource.external_id,
                 active=resource.active is not False,
                 attributes=attributes,
-                created=now,
-                last_modified=now,
-                version=1,
             )
             await self._store.insert_user(record)
             return await self._finish_creation(ctx, record)
@@ -111,46 +99,31 @@ class UserService:
         try:
             await self._settle_new_user(ctx, record)
         except ScimError:
-            await self._shared.audit(
-                ctx,
-                action=_UNFINISHED,
-                resource_type="User",
-                scim_id=record.scim_id,
-                sonar_key=record.sonar_login,
-                outcome="failed",
-            )
+            await self._with.audit.record(ctx, _UNFINISHED, record, outcome="failed")
             raise
-        await self._shared.audit(
-            ctx,
-            action="user_created",
-            resource_type="User",
-            scim_id=record.scim_id,
-            sonar_key=record.sonar_login,
-        )
+        await self._with.audit.record(ctx, "user_created", record)
         return user_resource(record)
-
-    async def _unfinished(self, scim_id: str) -> bool:
-        return await self._last_action(scim_id) == _UNFINISHED
 
     async def _dormant_login(self, ctx: RequestContext, user_name: str) -> str | None:
         """The login of a deactivated account SAML-linked to this `userName`, which the create reactivates.
 
         SonarQube would otherwise reactivate that old account at the user's first SAML sign-in and leave the
-        new one unused: a duplicate. (A deactivated account with the same login needs no look-up: SonarQube's
-        create reactivates it by itself.) Searched here rather than in the `userName` filter, which keeps
-        Entra's Test Connection probe and matching queries at two SonarQube calls.
+        new one unused: a duplicate (docs/sonarqube.md SQ15). (A deactivated account with the same login
+        needs no look-up: SonarQube's create reactivates it by itself, SQ9.) Searched here rather than in
+        the `userName` filter, which keeps Entra's Test Connection probe and matching queries at two
+        SonarQube calls.
         """
-        if not await self._shared.saml_linking(ctx):
+        if not await self._with.saml.links(ctx):
             return None
         dormant = await ctx.sonar.find_user_by_external_login(user_name, SAML_PROVIDER, active=False)
         return None if dormant is None else dormant.login
 
     async def _settle_new_user(self, ctx: RequestContext, record: UserRecord) -> None:
         """Link the new account to SAML (so the first SAML login lands on it), then apply `active: false`.
-        Linking first: on v2 a change to a deactivated user would reactivate it."""
+        Linking first: on v2 a change to a deactivated user would reactivate it (docs/sonarqube.md SQ12)."""
         ref = UserRef(record.sonar_login, record.sonar_id)
         async with sonar_errors():
-            if await self._shared.saml_linking(ctx):
+            if await self._with.saml.links(ctx):
                 await ctx.sonar.link_identity(ref, SAML_PROVIDER, record.user_name)
             if not record.active:
                 await ctx.sonar.deactivate_user(ref)
@@ -173,18 +146,13 @@ class UserService:
             return [user_resource(record) for record in records], total
         lookup = direct_lookup(params.filter)
         if lookup is not None and lookup.attribute in _LOOKED_UP:
-            found, residual = await self._look_up(ctx, lookup), lookup.residual
-        elif lookup is not None and lookup.attribute == "emails.value":
+            return lifecycle.selected_page(await self._look_up(ctx, lookup), lookup.residual, params)
+        if lookup is not None and lookup.attribute == "emails.value":
             # Candidates from the store's e-mail look-up; the whole filter decides (type, case).
             records = await self._store.find_users_by_email(lookup.value)
-            found, residual = [user_resource(record) for record in records], params.filter
         else:
-            found = [user_resource(record) for record in await every_record(self._store.list_users)]
-            residual = params.filter
-        if residual is not None:
-            found = [user for user in found if matches(residual, user)]
-        start = params.start_index - 1
-        return found[start : start + params.count], len(found)
+            records = await lifecycle.every_record(self._store.list_users)
+        return lifecycle.selected_page([user_resource(record) for record in records], params.filter, params)
 
     async def _look_up(self, ctx: RequestContext, lookup: Lookup) -> list[UserResource]:
         match lookup.attribute:
@@ -208,7 +176,7 @@ class UserService:
         """The SonarQube account behind a record: by uuid in one call, or by login searching the state the
         record expects first (v1 searches active and deactivated users separately)."""
         async with sonar_errors():
-            if record.sonar_id is not None:
+            if record.sonar_id is not None and ctx.sonar.capabilities.has_resource_ids:
                 return await ctx.sonar.get_user(record.sonar_id)
             expected = await ctx.sonar.find_user(record.sonar_login, active=record.active)
             return expected or await ctx.sonar.find_user(record.sonar_login, active=not record.active)
@@ -217,7 +185,7 @@ class UserService:
         """A SonarQube account this `userName` already has (by login, or by SAML link), recorded so that Entra
         matches it instead of creating a duplicate. Active accounts only: a deactivated login is reactivated
         by Entra's following POST anyway, and two look-ups keep Test Connection's probe at two calls."""
-        login = login_for(user_name, self._shared.login_rules)
+        login = login_for(user_name, ctx.sonar.capabilities)
         async with sonar_errors():
             sonar_user = await ctx.sonar.find_user(login, active=True)
             if sonar_user is None:
@@ -229,8 +197,9 @@ class UserService:
         return await self._record_adoption(ctx, user_name, sonar_user)
 
     async def _adopt_by_id(self, ctx: RequestContext, scim_id: str) -> UserRecord:
-        """On SonarQube 10.4+ a SCIM id is the SonarQube uuid: a lost store does not orphan Entra's links."""
-        if self._shared.dialect is not Dialect.V2:
+        """Where SonarQube has uuids, a SCIM id is the SonarQube uuid: a lost store does not orphan Entra's
+        links."""
+        if not ctx.sonar.capabilities.has_resource_ids:
             raise NotFoundError(f"User {scim_id} not found")
         async with sonar_errors():
             sonar_user = await ctx.sonar.get_user(scim_id)
@@ -247,30 +216,22 @@ class UserService:
     async def _record_adoption(
         self, ctx: RequestContext, user_name: str, sonar_user: SonarUser
     ) -> UserRecord | None:
-        async with self._shared.locks.hold(_name_lock(user_name)):
+        async with self._with.locks.hold(name_key("User", user_name)):
             known = await self._store.find_user(user_name=user_name) or await self._store.find_user(
                 sonar_login=sonar_user.login
             )
             if known is not None:
                 return known
-            now = self._shared.clock()
             record = UserRecord(
-                scim_id=sonar_user.id or str(uuid.uuid4()),
+                **lifecycle.fresh_identity(sonar_user.id, self._with.clock()),
                 user_name=user_name,
                 sonar_login=sonar_user.login,
-                sonar_id=sonar_user.id,
                 external_id=None,
                 active=sonar_user.active,
                 attributes=adopted_user_attributes(user_name, sonar_user),
-                created=now,
-                last_modified=now,
-                version=1,
             )
-            if (
-                sonar_user.active
-                and not _linked_as(sonar_user, user_name)
-                and await self._shared.saml_linking(ctx)
-            ):
+            linked = _linked_as(sonar_user, user_name)
+            if sonar_user.active and not linked and await self._with.saml.links(ctx):
                 # Adopted accounts get the same SAML link as created ones: no second account at first sign-in.
                 # A link SonarQube refuses (another account holds that identity) must not fail Entra's
                 # matching query: the account is adopted unlinked, and the refusal logged for the admin.
@@ -281,26 +242,15 @@ class UserService:
                         log.warning(
                             "provisioning.adoption_not_linked", login=sonar_user.login, reason=exc.message
                         )
-            try:
-                await self._store.insert_user(record)
-            except StoreConflict:
-                return None
-            await self._shared.audit(
-                ctx,
-                action="user_adopted",
-                resource_type="User",
-                scim_id=record.scim_id,
-                sonar_key=record.sonar_login,
+            return await lifecycle.record_adoption(
+                self._with, ctx, record, self._store.insert_user, "user_adopted"
             )
-            return record
 
     # -- update ------------------------------------------------------------------------------------------
     async def patch(
-        self, ctx: RequestContext, scim_id: str, patch: PatchOp[UserResource], *, if_match: str | None
+        self, ctx: RequestContext, scim_id: str, patch: PatchOp[UserResource], *, if_match: IfMatch | None
     ) -> UserResource:
-        async with self._shared.locks.hold(_id_lock(scim_id)):
-            record = await self._existing(scim_id)
-            check_version(record.version, if_match)
+        async with self._held(scim_id, if_match) as record:
             resource = user_resource(record)
             before = sonar_profile(resource)
             if not apply_user_patch(resource, patch):  # applies in place
@@ -308,11 +258,9 @@ class UserService:
             return await self._update(ctx, record, resource, before)
 
     async def replace(
-        self, ctx: RequestContext, scim_id: str, resource: UserResource, *, if_match: str | None
+        self, ctx: RequestContext, scim_id: str, resource: UserResource, *, if_match: IfMatch | None
     ) -> UserResource:
-        async with self._shared.locks.hold(_id_lock(scim_id)):
-            record = await self._existing(scim_id)
-            check_version(record.version, if_match)
+        async with self._held(scim_id, if_match) as record:
             return await self._update(ctx, record, resource, sonar_profile(user_resource(record)))
 
     async def _update(
@@ -325,16 +273,16 @@ class UserService:
         active = record.active if wanted.active is None else wanted.active
         renamed = user_name != record.user_name
         # The login follows a changed userName only: an adopted account keeps the login it had.
-        login = login_for(user_name, self._shared.login_rules) if renamed else record.sonar_login
+        login = login_for(user_name, ctx.sonar.capabilities) if renamed else record.sonar_login
         if (record.active and not active) or login != record.sonar_login:
             self._check_unprotected(ctx, record.sonar_login, "deactivated or renamed")
-        async with self._shared.locks.hold(_name_lock(user_name)):
+        async with self._with.locks.hold(name_key("User", user_name)):
             if renamed:
                 await self._check_free(record, user_name, login)
             ref = UserRef(record.sonar_login, record.sonar_id)
             reactivated = active and not record.active
             # The SAML link is (re)set only where SonarQube lost it or the userName moved.
-            link = (reactivated or (active and renamed)) and await self._shared.saml_linking(ctx)
+            link = (reactivated or (active and renamed)) and await self._with.saml.links(ctx)
             async with sonar_errors():
                 if reactivated:
                     ref = await self._reactivate(ctx, record, login, profile)
@@ -349,7 +297,8 @@ class UserService:
                     if profile != before:
                         await self._update_profile(ctx, ref, profile)
                 elif record.active:
-                    # SonarQube forgets e-mail and memberships; the store keeps them for reactivation.
+                    # SonarQube forgets e-mail and memberships (docs/sonarqube.md SQ10); the store keeps them
+                    # for reactivation.
                     await ctx.sonar.deactivate_user(ref)
             updated = replace(
                 record,
@@ -359,26 +308,21 @@ class UserService:
                 external_id=wanted.external_id,
                 active=active,
                 attributes=stored_attributes(wanted),
-                last_modified=self._shared.clock(),
+                last_modified=self._with.clock(),
                 version=record.version + 1,
             )
             try:
                 await self._store.update_user(updated, expected_version=record.version)
             except StoreConflict as exc:
                 raise UniquenessError(f"userName: {exc}") from exc
-        await self._shared.audit(
-            ctx,
-            action=_update_action(record.active, active),
-            resource_type="User",
-            scim_id=record.scim_id,
-            sonar_key=updated.sonar_login,
-        )
+        await self._with.audit.record(ctx, _update_action(record.active, active), updated)
         return user_resource(updated)
 
     async def _reactivate(
         self, ctx: RequestContext, record: UserRecord, login: str, profile: SonarProfile
     ) -> UserRef:
-        """SonarQube reactivates through create, under the login it still has; then the login follows."""
+        """SonarQube reactivates through create, under the login it still has (docs/sonarqube.md SQ9);
+        then the login follows."""
         ref = UserRef(record.sonar_login, record.sonar_id)
         # AlreadyExists: active again already, a replay of this request after a partial failure.
         with suppress(AlreadyExists):
@@ -395,33 +339,28 @@ class UserService:
                 await ctx.sonar.add_member(GroupRef(group.sonar_name, group.sonar_id), ref)
 
     async def _update_profile(self, ctx: RequestContext, ref: UserRef, profile: SonarProfile) -> None:
-        if self._shared.dialect is Dialect.V1:
-            # SonarQube's v1 API refuses to change a non-local user's name or e-mail, and every account the
-            # bridge creates or links is non-local: no call that can only fail. SAML sign-in refreshes them
-            # from the assertion; the store keeps Entra's values, so Entra sees no difference.
+        if not ctx.sonar.capabilities.edits_external_profiles:
+            # SonarQube refuses to change a non-local user's name or e-mail here, and every account the bridge
+            # creates or links is non-local (docs/sonarqube.md SQ11): no call that can only fail. SAML sign-in
+            # refreshes them from the assertion; the store keeps Entra's values, so Entra sees no difference.
             log.info("provisioning.profile_kept_in_store", login=ref.login)
             return
         await ctx.sonar.update_user(ref, name=profile.name, email=profile.email or "")
 
     # -- delete ------------------------------------------------------------------------------------------
-    async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: str | None) -> None:
-        async with self._shared.locks.hold(_id_lock(scim_id)):
-            record = await self._existing(scim_id)
-            check_version(record.version, if_match)
+    async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: IfMatch | None) -> None:
+        async with self._held(scim_id, if_match) as record:
             self._check_unprotected(ctx, record.sonar_login, "deleted")
-            async with sonar_errors():
-                with suppress(NotFound):  # already gone from SonarQube: forgetting it is all that is left
-                    await ctx.sonar.deactivate_user(UserRef(record.sonar_login, record.sonar_id))
+            async with sonar_errors(gone_is_done=True):
+                await ctx.sonar.deactivate_user(UserRef(record.sonar_login, record.sonar_id))
             await self._store.delete_user(scim_id)
-            await self._shared.audit(
-                ctx,
-                action="user_deleted",
-                resource_type="User",
-                scim_id=scim_id,
-                sonar_key=record.sonar_login,
-            )
+            await self._with.audit.record(ctx, "user_deleted", record)
 
     # -- helpers -----------------------------------------------------------------------------------------
+    def _held(self, scim_id: str, if_match: IfMatch | None) -> AbstractAsyncContextManager[UserRecord]:
+        """The stored record, checked against `If-Match`, with its lock held for a write."""
+        return lifecycle.held_for_write(self._with, self._store.get_user, "User", scim_id, if_match)
+
     async def _forgotten(self, scim_id: str) -> bool:
         """Whether this bridge deleted (deactivated and forgot) the user: its GET must stay 404."""
         return await self._last_action(scim_id) == "user_deleted"
@@ -430,12 +369,6 @@ class UserService:
         """What the audit trail last says of this user (it outlives the record)."""
         events = await self._store.audit_trail(scim_id=scim_id, limit=1)
         return events[0].action if events else None
-
-    async def _existing(self, scim_id: str) -> UserRecord:
-        record = await self._store.get_user(scim_id)
-        if record is None:
-            raise NotFoundError(f"User {scim_id} not found")
-        return record
 
     async def _check_free(self, record: UserRecord, user_name: str, login: str) -> None:
         other = await self._store.find_user(user_name=user_name)
@@ -450,7 +383,7 @@ class UserService:
     def _check_unprotected(self, ctx: RequestContext, login: str, action: str) -> None:
         if login == ctx.actor:
             reason = "it owns the token scim-bridge uses"
-        elif login in self._shared.settings.protected_logins:
+        elif login in self._with.settings.protected_logins:
             reason = "it is listed in protected_logins"
         else:
             return
@@ -470,11 +403,8 @@ def _linked_as(user: SonarUser, user_name: str) -> bool:
 
 
 async def _rename(ctx: RequestContext, ref: UserRef, login: str) -> UserRef:
-    """Rename in SonarQube; a replay of a rename whose answer was lost finds it done already."""
-    try:
-        return (await ctx.sonar.rename_user(ref, login)).ref
-    except NotFound:
-        done = await ctx.sonar.find_user(login)
-        if done is None:
-            raise
-        return done.ref
+    """Rename in SonarQube, or find the rename an earlier attempt made (docs/sonarqube.md SQ13)."""
+    user = await lifecycle.renamed_or_found(
+        lambda: ctx.sonar.rename_user(ref, login), lambda: ctx.sonar.find_user(login)
+    )
+    return user.ref

@@ -2,7 +2,7 @@
 reads a body, a PATCH or a filter.
 
 Most of what Entra sends, scim2-models already reads; this module adds only what it does not. Each quirk of
-the Entra reference (Q1-Q28), and where it is handled:
+docs/entra.md (Q1-Q28), and where it is handled:
 
     Q1, Q6   `op` in any case ("Add", "Replace")      scim2-models: the op is case-folded
     Q2, Q10  `active` as "True"/"false" strings       scim2-models: pydantic's boolean parsing takes any case

@@ -3,14 +3,14 @@
 The schemas are generated from the models the bridge validates with, then cut to what the bridge really
 supports: the bridge stores every User attribute and returns it as sent, so the core User schema is whole
 but for `password`, which is never kept; group members are kept by `value` alone. Entra's schema discovery
-and Microsoft's validator only accept what these documents publish (reference A15, d1).
+and Microsoft's validator only accept what these documents publish (docs/entra.md A15).
 `/Bulk` and `/Me` are not supported, and the configuration says so.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from scim2_models import (
     AuthenticationScheme,
@@ -35,14 +35,14 @@ from scim_bridge.scim.errors import NotFoundError
 from scim_bridge.scim.listing import MAX_RESULTS
 from scim_bridge.scim.resources import EntraEnterpriseUser, GroupResource, UserResource
 
+DocumentT = TypeVar("DocumentT", ResourceType, Schema)
 _UNSUPPORTED_USER_ATTRIBUTES: Final = frozenset({"password"})
 _SUPPORTED_MEMBER_ATTRIBUTES: Final = frozenset({"value", "$ref"})
 
 
-def service_provider_config(base_url: str, *, documentation_uri: str | None = None) -> dict[str, Any]:
+def service_provider_config(base_url: str) -> dict[str, Any]:
     """`GET /ServiceProviderConfig`: PATCH, filters and ETags yes; bulk, sorting and password changes no."""
     config = ServiceProviderConfig(
-        documentation_uri=None if documentation_uri is None else Reference[External](documentation_uri),
         patch=Patch(supported=True),
         bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
         filter=Filter(supported=True, max_results=MAX_RESULTS),
@@ -69,10 +69,10 @@ def resource_types(base_url: str) -> dict[str, Any]:
 
 def resource_type(name: str, base_url: str) -> dict[str, Any]:
     """`GET /ResourceTypes/{name}`; the name is matched ignoring case."""
-    for each in _resource_types():
-        if str(each.id).lower() == name.lower():
-            return _render(each, "ResourceType", f"{_base(base_url)}/ResourceTypes/{each.id}")
-    raise NotFoundError(f"no resource type {name!r}: this service serves User and Group")
+    found = _by_id(_resource_types(), name)
+    if found is None:
+        raise NotFoundError(f"no resource type {name!r}: this service serves User and Group")
+    return _render(found, "ResourceType", f"{_base(base_url)}/ResourceTypes/{found.id}")
 
 
 def schemas(base_url: str) -> dict[str, Any]:
@@ -82,10 +82,14 @@ def schemas(base_url: str) -> dict[str, Any]:
 
 def schema(urn: str, base_url: str) -> dict[str, Any]:
     """`GET /Schemas/{urn}`; the URN is matched ignoring case."""
-    for each in _schemas():
-        if str(each.id).lower() == urn.lower():
-            return _render(each, "Schema", f"{_base(base_url)}/Schemas/{each.id}")
-    raise NotFoundError(f"no schema {urn!r} is published by this service")
+    found = _by_id(_schemas(), urn)
+    if found is None:
+        raise NotFoundError(f"no schema {urn!r} is published by this service")
+    return _render(found, "Schema", f"{_base(base_url)}/Schemas/{found.id}")
+
+
+def _by_id(documents: tuple[DocumentT, ...], wanted: str) -> DocumentT | None:
+    return next((each for each in documents if str(each.id).lower() == wanted.lower()), None)
 
 
 @cache

@@ -15,6 +15,7 @@ exceptions and pydantic's ValidationError are translated into them here, with `r
     ├── UnauthorizedError          401                carries the WWW-Authenticate challenge
     ├── ForbiddenError             403
     ├── NotFoundError              404
+    ├── MethodNotAllowedError      405                carries the Allow header
     ├── UniquenessError            409 uniqueness
     ├── PreconditionFailedError    412                If-Match does not match the resource version
     ├── PayloadTooLargeError       413
@@ -119,6 +120,20 @@ class ForbiddenError(ScimError):
 
 class NotFoundError(ScimError):
     status = 404
+
+
+class MethodNotAllowedError(ScimError):
+    """The endpoint exists but does not take this method; `Allow` lists the ones it takes."""
+
+    status = 405
+
+    def __init__(self, detail: str, *, allowed: str) -> None:
+        super().__init__(detail)
+        self.allowed = allowed
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allowed}
 
 
 class UniquenessError(ScimError):

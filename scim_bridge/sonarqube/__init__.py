@@ -6,8 +6,9 @@ async with await SonarQubeConnection.open(settings) as sonar:
         user = await client.find_user("alice")
 """
 
+from scim_bridge.sonarqube.capabilities import Capabilities
 from scim_bridge.sonarqube.client import SonarQubeClient
-from scim_bridge.sonarqube.connection import SonarQubeConnection, choose_dialect
+from scim_bridge.sonarqube.connection import SonarQubeConnection
 from scim_bridge.sonarqube.deadline import Deadline, current_deadline, deadline
 from scim_bridge.sonarqube.errors import (
     AlreadyExists,
@@ -44,6 +45,7 @@ __all__ = [
     "AlreadyExists",
     "AlreadyMember",
     "Caller",
+    "Capabilities",
     "Deadline",
     "Dialect",
     "Forbidden",
@@ -64,7 +66,6 @@ __all__ = [
     "UserRef",
     "V1Client",
     "V2Client",
-    "choose_dialect",
     "current_deadline",
     "deadline",
 ]

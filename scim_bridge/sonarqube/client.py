@@ -1,8 +1,9 @@
 """The one interface the rest of scim-bridge uses to talk to SonarQube, whatever its version.
 
 Two implementations exist: `V1Client` (web services `api/users/*`, `api/user_groups/*`; every version) and
-`V2Client` (`api/v2/*`; SonarQube 10.4+), chosen from `api/server/version` by `SonarQubeConnection.open`.
-Every method raises only `SonarQubeError` subclasses (see `errors.py`).
+`V2Client` (`api/v2/*`; SonarQube 10.4+), chosen from `api/server/version` by `SonarQubeConnection`, which
+hands each client the `Capabilities` of the version it talks to. Every method raises only `SonarQubeError`
+subclasses (see `errors.py`).
 """
 
 from __future__ import annotations
@@ -10,32 +11,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from scim_bridge.sonarqube.models import (
-        Caller,
-        Dialect,
-        GroupRef,
-        SamlSettings,
-        SonarGroup,
-        SonarUser,
-        SonarVersion,
-        UserRef,
-    )
+    from scim_bridge.sonarqube.capabilities import Capabilities
+    from scim_bridge.sonarqube.models import Caller, GroupRef, SamlSettings, SonarGroup, SonarUser, UserRef
 
 
 class SonarQubeClient(Protocol):
     """User and group administration on one SonarQube server, with one token."""
 
     @property
-    def dialect(self) -> Dialect: ...
-
-    @property
-    def version(self) -> SonarVersion: ...
-
-    # -- server --------------------------------------------------------------------------------------
-    async def status(self) -> str:
-        """`api/system/status`: `UP`, `STARTING`, `DOWN`, …"""
+    def capabilities(self) -> Capabilities:
+        """What the SonarQube this client talks to accepts and does (docs/sonarqube.md)."""
         ...
 
+    # -- server --------------------------------------------------------------------------------------
     async def current_user(self) -> Caller:
         """The token's owner and whether it may administer SonarQube (raises `Unauthorized`)."""
         ...
@@ -84,14 +72,6 @@ class SonarQubeClient(Protocol):
         """Deactivate (idempotent): SonarQube drops memberships, tokens, permissions and the e-mail."""
         ...
 
-    async def anonymize_user(self, user: UserRef) -> None:
-        """Anonymise a deactivated user; its login is gone for good."""
-        ...
-
-    async def user_groups(self, user: UserRef) -> list[SonarGroup]:
-        """Every group the (active) user belongs to, all pages."""
-        ...
-
     # -- groups --------------------------------------------------------------------------------------
     async def get_group(self, group_id: str) -> SonarGroup | None:
         """The group with this uuid; `None` when unknown. Only on dialects with ids."""
@@ -101,7 +81,7 @@ class SonarQubeClient(Protocol):
         """The group with this name, compared case-insensitively as SCIM's `displayName` is."""
         ...
 
-    async def create_group(self, name: str, description: str | None = None) -> SonarGroup:
+    async def create_group(self, name: str) -> SonarGroup:
         """Create a group; a replay after a lost response that finds it created succeeds."""
         ...
 
@@ -119,12 +99,4 @@ class SonarQubeClient(Protocol):
 
     async def remove_member(self, group: GroupRef, user: UserRef) -> None:
         """Remove a member; removing an absent member succeeds."""
-        ...
-
-    async def group_members(self, group: GroupRef) -> list[UserRef]:
-        """Every active member of the group, all pages (login always, uuid where the dialect has it)."""
-        ...
-
-    async def close(self) -> None:
-        """Release the HTTP session if the client opened it."""
         ...

@@ -1,25 +1,27 @@
-"""What both dialects share: server calls (status, caller, SAML settings), paging and replay checks."""
+"""What both dialects share: server calls (caller, SAML settings), paging and replay checks."""
 
 from __future__ import annotations
 
 import abc
+import functools
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import structlog
 
-from scim_bridge.sonarqube.errors import NotFound, Unauthorized, UnexpectedResponse
-from scim_bridge.sonarqube.models import Caller, Dialect, SamlSettings, SonarGroup, SonarUser, SonarVersion
+from scim_bridge.sonarqube.capabilities import MIN_LOGIN_LENGTH
+from scim_bridge.sonarqube.errors import AlreadyExists, NotFound, Unauthorized, UnexpectedResponse
+from scim_bridge.sonarqube.models import Caller, Dialect, GroupRef, SamlSettings, SonarGroup, SonarUser
 from scim_bridge.sonarqube.transport import JSON, Credentials, Query, Reply, Transport
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 
+    from scim_bridge.sonarqube.capabilities import Capabilities
+
 PAGE_SIZE = 500  # the largest page every paged endpoint accepts; tests lower it to exercise paging
-MIN_LOGIN_LENGTH = 2  # SonarQube logins are 2+ characters, and searches refuse a shorter `q`
 SAML_ENABLED = "sonar.auth.saml.enabled"
-SAML_LOGIN_ATTRIBUTE = "sonar.auth.saml.user.login"
 SAML_GROUP_ATTRIBUTE = "sonar.auth.saml.group.name"
 
 T = TypeVar("T")
@@ -61,31 +63,24 @@ class BaseClient(abc.ABC):
 
     DIALECT: ClassVar[Dialect]
     PAGING: ClassVar[Paging]
+    USER_SEARCH: ClassVar[str]  # the endpoint that searches users
+    GROUP_SEARCH: ClassVar[str]  # the endpoint that searches groups
 
-    def __init__(self, transport: Transport, token: str, version: SonarVersion) -> None:
+    def __init__(self, transport: Transport, token: str, capabilities: Capabilities) -> None:
+        if capabilities.dialect is not self.DIALECT:
+            raise ValueError(f"{type(self).__name__} cannot speak the {capabilities.dialect} dialect")
         self._http = transport
         self._credentials = Credentials(token)
-        self._version = version
+        self._capabilities = capabilities
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._http.base_url!r}, version={self._version})"
+        return f"{type(self).__name__}({self._http.base_url!r}, version={self._capabilities.version})"
 
     @property
-    def dialect(self) -> Dialect:
-        return self.DIALECT
-
-    @property
-    def version(self) -> SonarVersion:
-        return self._version
-
-    async def close(self) -> None:  # noqa: B027 - deliberately nothing to do, for every dialect
-        """Nothing to release: the connection owns the HTTP session."""
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
 
     # -- server --------------------------------------------------------------------------------------
-    async def status(self) -> str:
-        payload = (await self._get("api/system/status")).json_object()
-        return parsed("api/system/status", lambda p: str(p["status"]), payload)
-
     async def current_user(self) -> Caller:
         payload = (await self._get("api/users/current")).json_object()
         if payload.get("isLoggedIn") is False:
@@ -93,21 +88,103 @@ class BaseClient(abc.ABC):
         return parsed("api/users/current", _caller, payload)
 
     async def saml_settings(self) -> SamlSettings:
-        keys = (SAML_ENABLED, SAML_LOGIN_ATTRIBUTE, SAML_GROUP_ATTRIBUTE)
+        keys = (SAML_ENABLED, SAML_GROUP_ATTRIBUTE)
         payload = (await self._get("api/settings/values", params={"keys": ",".join(keys)})).json_object()
         values = parsed("api/settings/values", _setting_values, payload)
         return SamlSettings(
             enabled=values.get(SAML_ENABLED) == "true",
-            login_attribute=values.get(SAML_LOGIN_ATTRIBUTE) or None,
             group_attribute=values.get(SAML_GROUP_ATTRIBUTE) or None,
         )
 
-    # -- look-ups both dialects implement, used by the shared replay checks ------------------------------
+    # -- users and groups: what both dialects do alike -----------------------------------------------------
+    async def find_user(self, login: str, *, active: bool | None = None) -> SonarUser | None:
+        if len(login) < MIN_LOGIN_LENGTH:
+            return None
+        # `q` is a "contains" filter on login, name and e-mail (9.9: exact and case-sensitive above 15
+        # characters, docs/sonarqube.md SQ8): read pages until the exact login turns up.
+        return await self._first_user({"q": login}, active, lambda user: user.login == login)
+
+    async def find_user_by_external_login(
+        self, external_login: str, provider: str, *, active: bool | None = None
+    ) -> SonarUser | None:
+        return await self._first_user(
+            {"externalIdentity": external_login},
+            active,
+            lambda user: user.external_provider == provider and user.external_login == external_login,
+        )
+
+    async def create_user(self, login: str, name: str, email: str | None) -> SonarUser:
+        try:
+            user = await self._create_user(login, name, email)
+        except AlreadyExists as exc:
+            if exc.replayed and (created := await self._created_user_found(login, name)):
+                return created
+            raise
+        log.info("sonarqube.user_created", login=login)
+        return user
+
+    async def create_group(self, name: str) -> SonarGroup:
+        try:
+            group = await self._create_group(name)
+        except AlreadyExists as exc:
+            if exc.replayed and (created := await self._group_named(name)):
+                log.info("sonarqube.replay_confirmed", operation="create_group", group=name)
+                return created
+            raise
+        log.info("sonarqube.group_created", group=name)
+        return group
+
+    async def delete_group(self, group: GroupRef) -> None:
+        try:
+            await self._delete_group(group)
+        except NotFound as exc:
+            if not exc.replayed:  # otherwise the first attempt deleted it
+                raise
+        log.info("sonarqube.group_deleted", group=group.name)
+
+    async def find_group(self, name: str) -> SonarGroup | None:
+        if not name.strip():
+            return None
+        pages = self._pages(self.GROUP_SEARCH, "groups", {"q": name})
+        return pick_group([parsed(self.GROUP_SEARCH, self._parse_group, item) async for item in pages], name)
+
+    # -- what each dialect says its own way ----------------------------------------------------------
+    @staticmethod
     @abc.abstractmethod
-    async def find_user(self, login: str, *, active: bool | None = None) -> SonarUser | None: ...
+    def _user_state(active: bool) -> Query:
+        """The search parameter that selects active or deactivated users."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def _parse_user(item: Mapping[str, Any], *, active: bool) -> SonarUser:
+        """A user of a search answer; `active` is what the search asked for."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def _parse_group(item: Mapping[str, Any]) -> SonarGroup:
+        """A group of a search answer."""
 
     @abc.abstractmethod
-    async def find_group(self, name: str) -> SonarGroup | None: ...
+    async def _create_user(self, login: str, name: str, email: str | None) -> SonarUser: ...
+
+    @abc.abstractmethod
+    async def _create_group(self, name: str) -> SonarGroup: ...
+
+    @abc.abstractmethod
+    async def _delete_group(self, group: GroupRef) -> None: ...
+
+    # -- shared helpers ------------------------------------------------------------------------------
+    async def _first_user(
+        self, query: Query, active: bool | None, wanted: Callable[[SonarUser], bool]
+    ) -> SonarUser | None:
+        """The first wanted user a search finds, searching active users first when either state will do."""
+        for state in user_states(active):
+            users = self._pages(self.USER_SEARCH, "users", {**query, **self._user_state(state)})
+            parse = functools.partial(self._parse_user, active=state)
+            user = await self._first(users, self.USER_SEARCH, parse, wanted)
+            if user is not None:
+                return user
+        return None
 
     async def _existing_user(self, login: str) -> SonarUser:
         user = await self.find_user(login)
@@ -133,12 +210,6 @@ class BaseClient(abc.ABC):
             return None
         log.info("sonarqube.replay_confirmed", operation="create_user", login=login)
         return user
-
-    async def _created_group_found(self, name: str) -> SonarGroup | None:
-        group = await self._group_named(name)
-        if group is not None:
-            log.info("sonarqube.replay_confirmed", operation="create_group", group=name)
-        return group
 
     # -- HTTP helpers --------------------------------------------------------------------------------
     async def _get(self, endpoint: str, *ids: str, params: Query | None = None) -> Reply:

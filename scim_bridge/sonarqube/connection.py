@@ -1,4 +1,4 @@
-"""The connection to one SonarQube server: one HTTP session, its version, the dialect, clients per token."""
+"""The connection to one SonarQube server: one HTTP session, its capabilities, clients per token."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Self
 
 import structlog
 
-from scim_bridge.config import ConfigError, SonarApi, SonarQubeSettings
+from scim_bridge.sonarqube.capabilities import Capabilities
 from scim_bridge.sonarqube.errors import UnexpectedResponse
 from scim_bridge.sonarqube.models import Dialect, SonarVersion
 from scim_bridge.sonarqube.transport import Sleep, Transport
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     import aiohttp
 
+    from scim_bridge.config import SonarQubeSettings
     from scim_bridge.sonarqube.client import SonarQubeClient
     from scim_bridge.sonarqube.deadline import Clock
 
@@ -29,10 +30,9 @@ _VERSION_ENDPOINT = "api/server/version"  # answers without authentication on ev
 class SonarQubeConnection:
     """Opened once per process; `client(token)` is cheap, so the bridge may use one token per request."""
 
-    def __init__(self, transport: Transport, version: SonarVersion, dialect: Dialect) -> None:
+    def __init__(self, transport: Transport, capabilities: Capabilities) -> None:
         self._transport = transport
-        self.version = version
-        self.dialect = dialect
+        self.capabilities = capabilities
 
     @classmethod
     async def open(
@@ -50,19 +50,22 @@ class SonarQubeConnection:
         """
         transport = Transport.from_settings(settings, session=session, sleep=sleep, clock=clock)
         try:
-            version = await _server_version(transport)
-            dialect = choose_dialect(version, settings.sonar_api)
+            capabilities = Capabilities.detect(await _server_version(transport), settings.sonar_api)
         except BaseException:
             await transport.close()
             raise
-        log.info("sonarqube.connected", version=str(version), dialect=dialect.value)
-        return cls(transport, version, dialect)
+        log.info(
+            "sonarqube.connected",
+            version=str(capabilities.version),
+            dialect=capabilities.dialect.value,
+        )
+        return cls(transport, capabilities)
 
     def client(self, token: str) -> SonarQubeClient:
-        """A client that authenticates with `token`, speaking this connection's dialect."""
-        if self.dialect is Dialect.V2:
-            return V2Client(self._transport, token, self.version)
-        return V1Client(self._transport, token, self.version)
+        """A client that authenticates with `token`, speaking the dialect of SonarQube's current version."""
+        if self.capabilities.dialect is Dialect.V2:
+            return V2Client(self._transport, token, self.capabilities)
+        return V1Client(self._transport, token, self.capabilities)
 
     async def close(self) -> None:
         await self._transport.close()
@@ -74,19 +77,6 @@ class SonarQubeConnection:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         await self.close()
-
-
-def choose_dialect(version: SonarVersion, requested: SonarApi) -> Dialect:
-    """The dialect for `version`: v2 from 10.4 on, unless the `sonar_api` setting asks otherwise."""
-    if requested == "auto":
-        return version.default_dialect
-    dialect = Dialect(requested)
-    if dialect is Dialect.V2 and not version.has_v2_users_api:
-        raise ConfigError(
-            f"setting 'sonar_api' (SCIM_BRIDGE_SONAR_API) is v2, but SonarQube {version} has no v2 users API "
-            "(it needs SonarQube 10.4 or later): use v1 or auto"
-        )
-    return dialect
 
 
 async def _server_version(transport: Transport) -> SonarVersion:

@@ -10,17 +10,7 @@ import json
 import re
 from typing import Any
 
-from scim_bridge.sonarqube.errors import (
-    AlreadyExists,
-    AlreadyMember,
-    Forbidden,
-    InvalidValue,
-    NotFound,
-    Refused,
-    SonarQubeError,
-    Unauthorized,
-    UnexpectedResponse,
-)
+from scim_bridge.sonarqube import errors
 
 # Substrings (lower case) of the 400 messages by which a SonarQube rule refuses an operation.
 _REFUSAL_MARKERS = (
@@ -77,33 +67,33 @@ def field_of(message: str) -> str | None:
     return None
 
 
-def error_for(status: int, body: bytes, endpoint: str) -> SonarQubeError:
+def error_for(status: int, body: bytes, endpoint: str) -> errors.SonarQubeError:
     """The error for a final, non-retryable answer with this status and body."""
     messages = sonarqube_messages(body)
     text = "; ".join(messages)
     if status == 401:
-        return Unauthorized("SonarQube did not accept the token", status=status, endpoint=endpoint)
+        return errors.Unauthorized("SonarQube did not accept the token", status=status, endpoint=endpoint)
     if status == 403:
-        return Forbidden(text or "insufficient privileges", status=status, endpoint=endpoint)
+        return errors.Forbidden(text or "insufficient privileges", status=status, endpoint=endpoint)
     if status == 404 and messages and not _UNKNOWN_ROUTE.match(text):
-        return NotFound(text, status=status, endpoint=endpoint)
+        return errors.NotFound(text, status=status, endpoint=endpoint)
     if status == 400 and messages:
         return _bad_request(messages, endpoint)
-    return UnexpectedResponse(
+    return errors.UnexpectedResponse(
         f"SonarQube answered HTTP {status} to {endpoint}" + (f": {text}" if text else ""),
         status=status,
         endpoint=endpoint,
     )
 
 
-def _bad_request(messages: list[str], endpoint: str) -> SonarQubeError:
+def _bad_request(messages: list[str], endpoint: str) -> errors.SonarQubeError:
     text = "; ".join(messages)
     lowered = text.lower()
     if "is already a member of group" in lowered:
-        return AlreadyMember(text, status=400, endpoint=endpoint)
+        return errors.AlreadyMember(text, status=400, endpoint=endpoint)
     if "already exists" in lowered:
-        return AlreadyExists(text, status=400, endpoint=endpoint)
+        return errors.AlreadyExists(text, status=400, endpoint=endpoint)
     if any(marker in lowered for marker in _REFUSAL_MARKERS):
-        return Refused(text, status=400, endpoint=endpoint)
+        return errors.Refused(text, status=400, endpoint=endpoint)
     field = next((found for found in map(field_of, messages) if found is not None), None)
-    return InvalidValue(text, field=field, status=400, endpoint=endpoint)
+    return errors.InvalidValue(text, field=field, status=400, endpoint=endpoint)

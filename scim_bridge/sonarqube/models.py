@@ -38,20 +38,6 @@ class SonarVersion:
         major, minor, patch, build = (int(part) if part else 0 for part in match.groups())
         return cls(major, minor, patch, build)
 
-    @property
-    def is_community_build(self) -> bool:
-        """Community Builds are numbered `YY.M` (24.12, 25.x, 26.x); Server releases `YYYY.N`, 9.9, 10.x."""
-        return 24 <= self.major < 100
-
-    @property
-    def has_v2_users_api(self) -> bool:
-        """SonarQube 10.4 and later (and every year-numbered release) serve v2 users, groups, memberships."""
-        return self.major >= 24 or (self.major, self.minor) >= (10, 4)
-
-    @property
-    def default_dialect(self) -> Dialect:
-        return Dialect.V2 if self.has_v2_users_api else Dialect.V1
-
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}.{self.patch}.{self.build}"
 
@@ -100,8 +86,6 @@ class SonarGroup:
     """A SonarQube group. `id` is the uuid where the dialect exposes one."""
 
     name: str
-    description: str | None
-    default: bool
     id: str | None = None
 
     @property
@@ -120,8 +104,7 @@ class Caller:
 
 @dataclass(frozen=True, slots=True)
 class SamlSettings:
-    """What SonarQube's SAML settings say about linking and group synchronisation at login."""
+    """Whether SonarQube has SAML sign-in on, and the assertion attribute it takes groups from (if any)."""
 
     enabled: bool
-    login_attribute: str | None
     group_attribute: str | None

@@ -12,26 +12,21 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from scim_bridge.sonarqube.common import (
-    MIN_LOGIN_LENGTH,
     V1_PAGING,
     BaseClient,
     parsed,
-    pick_group,
-    user_states,
 )
-from scim_bridge.sonarqube.errors import AlreadyExists, AlreadyMember, NotFound, SonarQubeError
+from scim_bridge.sonarqube.errors import AlreadyMember, NotFound, SonarQubeError
 from scim_bridge.sonarqube.models import Dialect, GroupRef, SonarGroup, SonarUser, UserRef
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     from scim_bridge.sonarqube.transport import Query, Reply
 
 log = structlog.get_logger("scim_bridge.sonarqube")
 
 _NO_IDS = "SonarQube's v1 API has no user or group ids: looking up by id needs the v2 API (SonarQube 10.4+)"
-_USER_SEARCH = "api/users/search"
-_GROUP_SEARCH = "api/user_groups/search"
 # With local=false SonarQube stores provider `sonarqube` and external login = login, but the create
 # answer leaves the external identity out.
 _PROVIDER_OF_CREATED_USERS = "sonarqube"
@@ -42,47 +37,25 @@ class V1Client(BaseClient):
 
     DIALECT = Dialect.V1
     PAGING = V1_PAGING
+    USER_SEARCH = "api/users/search"
+    GROUP_SEARCH = "api/user_groups/search"
 
     # -- users ---------------------------------------------------------------------------------------
     async def get_user(self, user_id: str) -> SonarUser | None:  # noqa: ARG002 - no ids in v1
         raise SonarQubeError(_NO_IDS)
 
-    async def find_user(self, login: str, *, active: bool | None = None) -> SonarUser | None:
-        if len(login) < MIN_LOGIN_LENGTH:
-            return None
-        # `q` is a "contains" filter on login, name and e-mail (9.9: exact and case-sensitive above 15
-        # characters): read pages until the exact login turns up, active users first.
-        for state in user_states(active):
-            query: Query = {"q": login, "deactivated": not state}
-            user = await self._first_user(query, state, lambda user: user.login == login)
-            if user is not None:
-                return user
-        return None
+    @staticmethod
+    def _user_state(active: bool) -> Query:
+        return {"deactivated": not active}
 
-    async def find_user_by_external_login(
-        self, external_login: str, provider: str, *, active: bool | None = None
-    ) -> SonarUser | None:
-        for state in user_states(active):
-            query: Query = {"externalIdentity": external_login, "deactivated": not state}
-            user = await self._first_user(
-                query,
-                state,
-                lambda user: user.external_provider == provider and user.external_login == external_login,
-            )
-            if user is not None:
-                return user
-        return None
+    @staticmethod
+    def _parse_user(item: Mapping[str, Any], *, active: bool) -> SonarUser:
+        return _user(item, active=active)
 
-    async def create_user(self, login: str, name: str, email: str | None) -> SonarUser:
+    async def _create_user(self, login: str, name: str, email: str | None) -> SonarUser:
         form = {"login": login, "name": name, "email": email or None, "local": False}
-        try:
-            reply = await self._post("api/users/create", form)
-        except AlreadyExists as exc:
-            if exc.replayed and (user := await self._created_user_found(login, name)):
-                return user
-            raise
+        reply = await self._post("api/users/create", form)
         user = parsed("api/users/create", lambda p: _user(p["user"], active=True), reply.json_object())
-        log.info("sonarqube.user_created", login=login)
         return replace(
             user,
             external_provider=user.external_provider or _PROVIDER_OF_CREATED_USERS,
@@ -122,36 +95,16 @@ class V1Client(BaseClient):
         await self._post("api/users/deactivate", {"login": user.login})
         log.info("sonarqube.user_deactivated", login=user.login)
 
-    async def anonymize_user(self, user: UserRef) -> None:
-        try:
-            await self._post("api/users/anonymize", {"login": user.login})
-        except NotFound as exc:
-            if not exc.replayed:  # otherwise the first attempt anonymised it: its login is gone
-                raise
-        log.info("sonarqube.user_anonymized", login=user.login)
-
-    async def user_groups(self, user: UserRef) -> list[SonarGroup]:
-        pages = self._pages("api/users/groups", "groups", {"login": user.login, "selected": "selected"})
-        return [parsed("api/users/groups", _group, item) async for item in pages]
-
     # -- groups --------------------------------------------------------------------------------------
     async def get_group(self, group_id: str) -> SonarGroup | None:  # noqa: ARG002 - no ids in v1
         raise SonarQubeError(_NO_IDS)
 
-    async def find_group(self, name: str) -> SonarGroup | None:
-        if not name.strip():
-            return None
-        pages = self._pages(_GROUP_SEARCH, "groups", {"q": name})
-        return pick_group([parsed(_GROUP_SEARCH, _group, item) async for item in pages], name)
+    @staticmethod
+    def _parse_group(item: Mapping[str, Any]) -> SonarGroup:
+        return _group(item)
 
-    async def create_group(self, name: str, description: str | None = None) -> SonarGroup:
-        try:
-            reply = await self._post("api/user_groups/create", {"name": name, "description": description})
-        except AlreadyExists as exc:
-            if exc.replayed and (group := await self._created_group_found(name)):
-                return group
-            raise
-        log.info("sonarqube.group_created", group=name)
+    async def _create_group(self, name: str) -> SonarGroup:
+        reply = await self._post("api/user_groups/create", {"name": name})
         return parsed("api/user_groups/create", lambda p: _group(p["group"]), reply.json_object())
 
     async def rename_group(self, group: GroupRef, new_name: str) -> SonarGroup:
@@ -166,13 +119,8 @@ class V1Client(BaseClient):
         log.info("sonarqube.group_renamed", group=group.name, new_name=new_name)
         return parsed("api/user_groups/update", lambda p: _group(p["group"]), reply.json_object())
 
-    async def delete_group(self, group: GroupRef) -> None:
-        try:
-            await self._post("api/user_groups/delete", {"name": group.name})
-        except NotFound as exc:
-            if not exc.replayed:  # otherwise the first attempt deleted it
-                raise
-        log.info("sonarqube.group_deleted", group=group.name)
+    async def _delete_group(self, group: GroupRef) -> None:
+        await self._post("api/user_groups/delete", {"name": group.name})
 
     async def add_member(self, group: GroupRef, user: UserRef) -> None:
         try:
@@ -185,19 +133,9 @@ class V1Client(BaseClient):
         await self._post("api/user_groups/remove_user", {"name": group.name, "login": user.login})
         log.info("sonarqube.member_removed", group=group.name, login=user.login)
 
-    async def group_members(self, group: GroupRef) -> list[UserRef]:
-        pages = self._pages("api/user_groups/users", "users", {"name": group.name, "selected": "selected"})
-        return [parsed("api/user_groups/users", lambda u: UserRef(u["login"]), item) async for item in pages]
-
     # -- helpers -------------------------------------------------------------------------------------
     async def _post(self, endpoint: str, form: Query) -> Reply:
         return await self._http.call("POST", endpoint, credentials=self._credentials, form=form)
-
-    async def _first_user(
-        self, query: Query, active: bool, wanted: Callable[[SonarUser], bool]
-    ) -> SonarUser | None:
-        users = self._pages(_USER_SEARCH, "users", query)
-        return await self._first(users, _USER_SEARCH, lambda item: _user(item, active=active), wanted)
 
 
 def _user(item: Mapping[str, Any], *, active: bool) -> SonarUser:
@@ -215,6 +153,4 @@ def _user(item: Mapping[str, Any], *, active: bool) -> SonarUser:
 
 def _group(item: Mapping[str, Any]) -> SonarGroup:
     # v1 shows group uuids on some endpoints and versions only; leave them out so ids never look reliable.
-    return SonarGroup(
-        name=item["name"], description=item.get("description"), default=bool(item.get("default"))
-    )
+    return SonarGroup(name=item["name"])

@@ -5,7 +5,7 @@ suite (`tests/store/test_contract.py`) and raises only `StoreError` subclasses (
 
 Rules every backend keeps:
 - `user_name` and `display_name` are unique and matched case-insensitively through `casefold_key`
-  (SCIM `caseExact=false`); `sonar_login`, `sonar_name`, `sonar_id` and `external_id` match exactly.
+  (SCIM `caseExact=false`); `sonar_login`, `sonar_name` and `external_id` match exactly.
   `scim_id`, `sonar_login`, `sonar_name` and a non-null `sonar_id` are unique; `external_id` is not.
 - Records are stored as given: the caller sets `version`, `created` and `last_modified`. An update
   succeeds only if the stored version equals `expected_version` (optimistic concurrency).
@@ -37,7 +37,6 @@ class StateStore(Protocol):
         *,
         user_name: str | None = None,
         sonar_login: str | None = None,
-        sonar_id: str | None = None,
         external_id: str | None = None,
     ) -> UserRecord | None:
         """The user matching exactly one criterion (`ValueError` otherwise); the oldest on `external_id`."""
@@ -75,7 +74,6 @@ class StateStore(Protocol):
         *,
         display_name: str | None = None,
         sonar_name: str | None = None,
-        sonar_id: str | None = None,
         external_id: str | None = None,
     ) -> GroupRecord | None:
         """The group matching exactly one criterion (`ValueError` otherwise); the oldest on `external_id`."""
@@ -106,10 +104,6 @@ class StateStore(Protocol):
         """Remove the users from the group (absent ones are ignored); `StoreNotFound` for an unknown group."""
         ...
 
-    async def replace_members(self, group_id: str, user_ids: Iterable[str]) -> None:
-        """Make exactly these users the members; `StoreNotFound` for an unknown group or user."""
-        ...
-
     async def members_of(self, group_id: str) -> set[str]:
         """The SCIM ids of the group's members (empty for an unknown group)."""
         ...
@@ -125,10 +119,6 @@ class StateStore(Protocol):
 
     async def audit_trail(self, *, scim_id: str | None = None, limit: int = 100) -> list[AuditEvent]:
         """The newest audit events first, optionally of one resource only."""
-        ...
-
-    async def ping(self) -> None:
-        """Prove the store answers and accepts a write (readiness); raises `StoreError` otherwise."""
         ...
 
     async def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -30,40 +30,55 @@ def _require_aware(**stamps: datetime) -> None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class UserRecord:
-    """A SCIM user as the bridge last accepted it, and the SonarQube account it maps to."""
+class ResourceRecord:
+    """What the store keeps of every SCIM resource: its ids, its SCIM JSON as accepted, and its meta."""
+
+    resource_type: ClassVar[ResourceType]
 
     scim_id: str
-    user_name: str
-    sonar_login: str
-    sonar_id: str | None
+    sonar_id: str | None  # SonarQube's uuid where the API dialect exposes one
     external_id: str | None
-    active: bool
-    attributes: Mapping[str, Any]  # the user's SCIM JSON without id/meta, exactly as accepted
+    attributes: Mapping[str, Any]  # the SCIM JSON without id, meta and group members, exactly as accepted
     created: datetime
     last_modified: datetime
     version: int
 
     def __post_init__(self) -> None:
         _require_aware(created=self.created, last_modified=self.last_modified)
+
+    @property
+    def sonar_key(self) -> str:
+        """What names the resource in SonarQube, for people: a user's login, a group's name."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GroupRecord:
+class UserRecord(ResourceRecord):
+    """A SCIM user as the bridge last accepted it, and the SonarQube account it maps to."""
+
+    resource_type: ClassVar[ResourceType] = "User"
+
+    user_name: str
+    sonar_login: str
+    active: bool
+
+    @property
+    def sonar_key(self) -> str:
+        return self.sonar_login
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupRecord(ResourceRecord):
     """A SCIM group as the bridge last accepted it (members are kept apart), and its SonarQube group."""
 
-    scim_id: str
+    resource_type: ClassVar[ResourceType] = "Group"
+
     display_name: str
     sonar_name: str
-    sonar_id: str | None
-    external_id: str | None
-    attributes: Mapping[str, Any]  # the group's SCIM JSON without id/meta/members, exactly as accepted
-    created: datetime
-    last_modified: datetime
-    version: int
 
-    def __post_init__(self) -> None:
-        _require_aware(created=self.created, last_modified=self.last_modified)
+    @property
+    def sonar_key(self) -> str:
+        return self.sonar_name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,7 +88,7 @@ class AuditEvent:
     at: datetime
     request_id: str | None
     actor: str | None
-    action: str  # e.g. "user.created", "group.members_added"
+    action: str  # e.g. "user_created", "group_members_changed"
     resource_type: ResourceType
     scim_id: str
     sonar_key: str | None

@@ -12,23 +12,25 @@ import asyncio
 import json
 import sqlite3
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast
 
 import aiosqlite
 
 from scim_bridge.store._migrations import load_migrations
 from scim_bridge.store.errors import StoreConflict, StoreError, StoreNotFound
-from scim_bridge.store.records import AuditEvent, GroupRecord, UserRecord, casefold_key
+from scim_bridge.store.records import AuditEvent, GroupRecord, ResourceRecord, UserRecord, casefold_key
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 
     from scim_bridge.store._migrations import Migration
     from scim_bridge.store.records import ResourceType
 
 MEMORY: Final = ":memory:"
+RecordT = TypeVar("RecordT", bound=ResourceRecord)
 BUSY_TIMEOUT_SECONDS: Final = 5.0
 
 # A UNIQUE failure names "table.column"; this maps the column to the record field a caller knows. It is
@@ -42,43 +44,7 @@ _UNIQUE_FIELDS: Final = {
     "sonar_name": "sonar_name",
 }
 
-_USER_COLUMNS: Final = (
-    "scim_id, user_name, sonar_login, sonar_id, external_id, active, attributes,"
-    " created, last_modified, version"
-)
-_GROUP_COLUMNS: Final = (
-    "scim_id, display_name, sonar_name, sonar_id, external_id, attributes, created, last_modified, version"
-)
 _AUDIT_COLUMNS: Final = "at, request_id, actor, action, resource_type, scim_id, sonar_key, outcome, detail"
-
-# Unique keys in the order a conflict names them: (field, column). The scim_id comes first so that a
-# replayed insert is recognisable.
-_USER_UNIQUE: Final = (
-    ("scim_id", "scim_id"),
-    ("user_name", "user_name_folded"),
-    ("sonar_login", "sonar_login"),
-    ("sonar_id", "sonar_id"),
-)
-_GROUP_UNIQUE: Final = (
-    ("scim_id", "scim_id"),
-    ("display_name", "display_name_folded"),
-    ("sonar_name", "sonar_name"),
-    ("sonar_id", "sonar_id"),
-)
-
-# Look-up column per find criterion; values are always bound, never formatted into SQL.
-_USER_CRITERIA: Final = {
-    "user_name": "user_name_folded",
-    "sonar_login": "sonar_login",
-    "sonar_id": "sonar_id",
-    "external_id": "external_id",
-}
-_GROUP_CRITERIA: Final = {
-    "display_name": "display_name_folded",
-    "sonar_name": "sonar_name",
-    "sonar_id": "sonar_id",
-    "external_id": "external_id",
-}
 
 
 # -- value codecs ------------------------------------------------------------------------------------------
@@ -97,30 +63,25 @@ def _text_from_json(attributes: Mapping[str, Any]) -> str:
         raise StoreError(f"attributes are not JSON-serialisable: {exc}") from exc
 
 
-def _user_from_row(row: sqlite3.Row) -> UserRecord:
-    return UserRecord(
-        scim_id=row["scim_id"],
-        user_name=row["user_name"],
-        sonar_login=row["sonar_login"],
-        sonar_id=row["sonar_id"],
-        external_id=row["external_id"],
-        active=bool(row["active"]),
-        attributes=json.loads(row["attributes"]),
-        created=_datetime_from_text(row["created"]),
-        last_modified=_datetime_from_text(row["last_modified"]),
-        version=row["version"],
-    )
+def _shared_fields(row: sqlite3.Row) -> dict[str, Any]:
+    """The `ResourceRecord` fields of a user or group row."""
+    return {
+        "scim_id": row["scim_id"],
+        "sonar_id": row["sonar_id"],
+        "external_id": row["external_id"],
+        "attributes": json.loads(row["attributes"]),
+        "created": _datetime_from_text(row["created"]),
+        "last_modified": _datetime_from_text(row["last_modified"]),
+        "version": row["version"],
+    }
 
 
-def _user_params(record: UserRecord) -> dict[str, Any]:
+def _shared_params(record: ResourceRecord) -> dict[str, Any]:
+    """The columns every resource table has, from a user or group record."""
     return {
         "scim_id": record.scim_id,
-        "user_name": record.user_name,
-        "user_name_folded": casefold_key(record.user_name),
-        "sonar_login": record.sonar_login,
         "sonar_id": record.sonar_id,
         "external_id": record.external_id,
-        "active": int(record.active),
         "attributes": _text_from_json(record.attributes),
         "created": _text_from_datetime(record.created),
         "last_modified": _text_from_datetime(record.last_modified),
@@ -128,32 +89,35 @@ def _user_params(record: UserRecord) -> dict[str, Any]:
     }
 
 
-def _group_from_row(row: sqlite3.Row) -> GroupRecord:
-    return GroupRecord(
-        scim_id=row["scim_id"],
-        display_name=row["display_name"],
-        sonar_name=row["sonar_name"],
-        sonar_id=row["sonar_id"],
-        external_id=row["external_id"],
-        attributes=json.loads(row["attributes"]),
-        created=_datetime_from_text(row["created"]),
-        last_modified=_datetime_from_text(row["last_modified"]),
-        version=row["version"],
+def _user_from_row(row: sqlite3.Row) -> UserRecord:
+    return UserRecord(
+        **_shared_fields(row),
+        user_name=row["user_name"],
+        sonar_login=row["sonar_login"],
+        active=bool(row["active"]),
     )
+
+
+def _user_params(record: UserRecord) -> dict[str, Any]:
+    return {
+        **_shared_params(record),
+        "user_name": record.user_name,
+        "user_name_folded": casefold_key(record.user_name),
+        "sonar_login": record.sonar_login,
+        "active": int(record.active),
+    }
+
+
+def _group_from_row(row: sqlite3.Row) -> GroupRecord:
+    return GroupRecord(**_shared_fields(row), display_name=row["display_name"], sonar_name=row["sonar_name"])
 
 
 def _group_params(record: GroupRecord) -> dict[str, Any]:
     return {
-        "scim_id": record.scim_id,
+        **_shared_params(record),
         "display_name": record.display_name,
         "display_name_folded": casefold_key(record.display_name),
         "sonar_name": record.sonar_name,
-        "sonar_id": record.sonar_id,
-        "external_id": record.external_id,
-        "attributes": _text_from_json(record.attributes),
-        "created": _text_from_datetime(record.created),
-        "last_modified": _text_from_datetime(record.last_modified),
-        "version": record.version,
     }
 
 
@@ -169,6 +133,77 @@ def _audit_from_row(row: sqlite3.Row) -> AuditEvent:
         outcome=row["outcome"],
         detail=row["detail"],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Table(Generic[RecordT]):
+    """One table of SCIM resources and how its records map to rows. Every SQL text is built from these
+    constants once; values are always bound, never formatted into SQL."""
+
+    name: str
+    resource_type: ResourceType
+    columns: tuple[str, ...]  # every column but `seq`, `scim_id` first
+    # Unique keys in the order a conflict names them: (field, column). The scim_id comes first so that a
+    # replayed insert is recognisable.
+    unique: tuple[tuple[str, str], ...]
+    criteria: Mapping[str, str]  # find criterion -> column
+    from_row: Callable[[sqlite3.Row], RecordT]
+    params: Callable[[RecordT], dict[str, Any]]
+
+    @property
+    def select(self) -> str:
+        return f"SELECT {', '.join(self.columns)} FROM {self.name}"  # noqa: S608 - constant names
+
+    @property
+    def insert(self) -> str:
+        names = ", ".join(self.columns)
+        values = ", ".join(f":{column}" for column in self.columns)
+        return f"INSERT INTO {self.name} ({names}) VALUES ({values})"  # noqa: S608 - constant names
+
+    @property
+    def update(self) -> str:
+        assignments = ", ".join(f"{column} = :{column}" for column in self.columns[1:])
+        return f"UPDATE {self.name} SET {assignments} WHERE scim_id = :scim_id"  # noqa: S608 - constants
+
+
+_SHARED_COLUMNS: Final = ("sonar_id", "external_id", "attributes", "created", "last_modified", "version")
+
+_USERS: Final = _Table(
+    name="scim_users",
+    resource_type="User",
+    columns=("scim_id", "user_name", "user_name_folded", "sonar_login", "active", *_SHARED_COLUMNS),
+    unique=(
+        ("scim_id", "scim_id"),
+        ("user_name", "user_name_folded"),
+        ("sonar_login", "sonar_login"),
+        ("sonar_id", "sonar_id"),
+    ),
+    criteria={
+        "user_name": "user_name_folded",
+        "sonar_login": "sonar_login",
+        "external_id": "external_id",
+    },
+    from_row=_user_from_row,
+    params=_user_params,
+)
+_GROUPS: Final = _Table(
+    name="scim_groups",
+    resource_type="Group",
+    columns=("scim_id", "display_name", "display_name_folded", "sonar_name", *_SHARED_COLUMNS),
+    unique=(
+        ("scim_id", "scim_id"),
+        ("display_name", "display_name_folded"),
+        ("sonar_name", "sonar_name"),
+        ("sonar_id", "sonar_id"),
+    ),
+    criteria={
+        "display_name": "display_name_folded",
+        "sonar_name": "sonar_name",
+        "external_id": "external_id",
+    },
+    from_row=_group_from_row,
+    params=_group_params,
+)
 
 
 # -- small helpers -----------------------------------------------------------------------------------------
@@ -191,6 +226,19 @@ def _distinct_ids(user_ids: Iterable[str]) -> list[str]:
     if isinstance(user_ids, str):
         raise TypeError("user_ids must be an iterable of ids, not one string")
     return list(dict.fromkeys(user_ids))
+
+
+async def _refuse_taken(
+    db: aiosqlite.Connection, table: _Table[Any], params: Mapping[str, Any], *, updating: bool
+) -> None:
+    """`StoreConflict` naming the first unique key that another row already holds."""
+    this_row = params["scim_id"] if updating else None
+    for field, column in table.unique:
+        if params[column] is None:
+            continue
+        sql = f"SELECT 1 FROM {table.name} WHERE {column} = ? AND scim_id IS NOT ?"  # noqa: S608 - constants
+        if list(await db.execute_fetchall(sql, (params[column], this_row))):
+            raise StoreConflict(field, f"{field} is already taken")
 
 
 def _conflict_from(exc: sqlite3.IntegrityError) -> StoreConflict | None:
@@ -320,82 +368,77 @@ class SqliteStore:
         rows = await self._fetch_all(what, sql, params)
         return rows[0] if rows else None
 
-    @staticmethod
-    async def _check_version(
-        db: aiosqlite.Connection, table: str, resource_type: ResourceType, scim_id: str, expected: int
-    ) -> None:
-        """`StoreNotFound` unless the resource exists, `StoreConflict("version")` unless it has `expected`."""
-        sql = f"SELECT version FROM {table} WHERE scim_id = ?"  # noqa: S608 - table is one of two constants
-        rows = list(await db.execute_fetchall(sql, (scim_id,)))
-        if not rows:
-            raise StoreNotFound(resource_type, (scim_id,))
-        if rows[0][0] != expected:
-            raise StoreConflict("version", f"stored version is {rows[0][0]}, expected {expected}")
+    async def _get(self, table: _Table[RecordT], scim_id: str) -> RecordT | None:
+        sql = f"{table.select} WHERE scim_id = ?"
+        row = await self._fetch_one(f"get {table.resource_type}", sql, (scim_id,))
+        return None if row is None else table.from_row(row)
 
-    @staticmethod
-    async def _refuse_taken(
-        db: aiosqlite.Connection,
-        table: str,
-        keys: tuple[tuple[str, str], ...],
-        params: Mapping[str, Any],
-        *,
-        updating: bool,
-    ) -> None:
-        """`StoreConflict` naming the first unique key that another row already holds."""
-        this_row = params["scim_id"] if updating else None
-        for field, column in keys:
-            if params[column] is None:
-                continue
-            sql = f"SELECT 1 FROM {table} WHERE {column} = ? AND scim_id IS NOT ?"  # noqa: S608 - constants
-            if list(await db.execute_fetchall(sql, (params[column], this_row))):
-                raise StoreConflict(field, f"{field} is already taken")
+    async def _find(self, table: _Table[RecordT], criteria: Mapping[str, str | None]) -> RecordT | None:
+        column, key = _one_criterion(table.criteria, criteria)
+        row = await self._fetch_one(
+            f"find {table.resource_type}",
+            f"{table.select} WHERE {column} = ? ORDER BY created, seq LIMIT 1",
+            (key,),
+        )
+        return None if row is None else table.from_row(row)
 
-    async def _page(self, table: str, columns: str, offset: int, limit: int) -> tuple[list[sqlite3.Row], int]:
+    async def _list(self, table: _Table[RecordT], offset: int, limit: int) -> tuple[list[RecordT], int]:
         _check_page(offset, limit)
-        async with self._connection(f"list {table}") as db:
-            counted = await db.execute_fetchall(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - constant table
+        async with self._connection(f"list {table.name}") as db:
+            counted = await db.execute_fetchall(f"SELECT COUNT(*) FROM {table.name}")  # noqa: S608 - constant
             total = next(iter(counted))[0]
             rows = await db.execute_fetchall(
-                f"SELECT {columns} FROM {table} ORDER BY created, seq LIMIT ? OFFSET ?",  # noqa: S608 - constants
-                (limit, offset),
+                f"{table.select} ORDER BY created, seq LIMIT ? OFFSET ?", (limit, offset)
             )
-            return list(rows), total
+            return [table.from_row(row) for row in rows], total
+
+    async def _insert(self, table: _Table[RecordT], record: RecordT) -> None:
+        params = table.params(record)
+        async with self._transaction(f"insert {table.resource_type}") as db:
+            await _refuse_taken(db, table, params, updating=False)
+            await db.execute(table.insert, params)
+
+    async def _update(self, table: _Table[RecordT], record: RecordT, expected_version: int) -> None:
+        params = table.params(record)
+        async with self._transaction(f"update {table.resource_type}") as db:
+            sql = f"SELECT version FROM {table.name} WHERE scim_id = ?"  # noqa: S608 - constant table
+            rows = list(await db.execute_fetchall(sql, (record.scim_id,)))
+            if not rows:
+                raise StoreNotFound(table.resource_type, (record.scim_id,))
+            if rows[0][0] != expected_version:
+                raise StoreConflict("version", f"stored version is {rows[0][0]}, expected {expected_version}")
+            await _refuse_taken(db, table, params, updating=True)
+            await db.execute(table.update, params)
+
+    async def _delete(self, table: _Table[Any], scim_id: str) -> bool:
+        async with self._transaction(f"delete {table.resource_type}") as db:
+            sql = f"DELETE FROM {table.name} WHERE scim_id = ?"  # noqa: S608 - constant table
+            cursor = await db.execute(sql, (scim_id,))
+            return cursor.rowcount > 0
 
     # -- users -------------------------------------------------------------------------------------------
     async def get_user(self, scim_id: str) -> UserRecord | None:
-        sql = f"SELECT {_USER_COLUMNS} FROM scim_users WHERE scim_id = ?"  # noqa: S608 - constant columns
-        row = await self._fetch_one("get user", sql, (scim_id,))
-        return None if row is None else _user_from_row(row)
+        return await self._get(_USERS, scim_id)
 
     async def find_user(
         self,
         *,
         user_name: str | None = None,
         sonar_login: str | None = None,
-        sonar_id: str | None = None,
         external_id: str | None = None,
     ) -> UserRecord | None:
-        column, key = _one_criterion(
-            _USER_CRITERIA,
-            {
-                "user_name": user_name,
-                "sonar_login": sonar_login,
-                "sonar_id": sonar_id,
-                "external_id": external_id,
-            },
-        )
-        row = await self._fetch_one(
-            "find user",
-            f"SELECT {_USER_COLUMNS} FROM scim_users WHERE {column} = ? ORDER BY created, seq LIMIT 1",  # noqa: S608 - column from a fixed table
-            (key,),
-        )
-        return None if row is None else _user_from_row(row)
+        criteria = {
+            "user_name": user_name,
+            "sonar_login": sonar_login,
+            "external_id": external_id,
+        }
+        return await self._find(_USERS, criteria)
 
     async def find_users_by_email(self, email: str) -> list[UserRecord]:
         # The e-mails live in the attributes JSON; SQLite's lower() folds ASCII only, so callers re-check.
         rows = await self._fetch_all(
             "find users by e-mail",
-            f"SELECT {_USER_COLUMNS} FROM scim_users WHERE EXISTS ("  # noqa: S608 - constant columns
+            f"{_USERS.select} WHERE EXISTS ("  # noqa: S608 - constant names
             " SELECT 1 FROM json_each(scim_users.attributes, '$.emails') AS email"
             " WHERE lower(json_extract(email.value, '$.value')) = lower(?)) ORDER BY created, seq",
             (email,),
@@ -403,104 +446,46 @@ class SqliteStore:
         return [_user_from_row(row) for row in rows]
 
     async def list_users(self, *, offset: int, limit: int) -> tuple[list[UserRecord], int]:
-        rows, total = await self._page("scim_users", _USER_COLUMNS, offset, limit)
-        return [_user_from_row(row) for row in rows], total
+        return await self._list(_USERS, offset, limit)
 
     async def insert_user(self, record: UserRecord) -> None:
-        params = _user_params(record)
-        async with self._transaction("insert user") as db:
-            await self._refuse_taken(db, "scim_users", _USER_UNIQUE, params, updating=False)
-            await db.execute(
-                "INSERT INTO scim_users (scim_id, user_name, user_name_folded, sonar_login, sonar_id,"
-                " external_id, active, attributes, created, last_modified, version)"
-                " VALUES (:scim_id, :user_name, :user_name_folded, :sonar_login, :sonar_id,"
-                " :external_id, :active, :attributes, :created, :last_modified, :version)",
-                params,
-            )
+        await self._insert(_USERS, record)
 
     async def update_user(self, record: UserRecord, *, expected_version: int) -> None:
-        params = _user_params(record)
-        async with self._transaction("update user") as db:
-            await self._check_version(db, "scim_users", "User", record.scim_id, expected_version)
-            await self._refuse_taken(db, "scim_users", _USER_UNIQUE, params, updating=True)
-            await db.execute(
-                "UPDATE scim_users SET user_name = :user_name, user_name_folded = :user_name_folded,"
-                " sonar_login = :sonar_login, sonar_id = :sonar_id, external_id = :external_id,"
-                " active = :active, attributes = :attributes, created = :created,"
-                " last_modified = :last_modified, version = :version"
-                " WHERE scim_id = :scim_id",
-                params,
-            )
+        await self._update(_USERS, record, expected_version)
 
     async def delete_user(self, scim_id: str) -> bool:
-        async with self._transaction("delete user") as db:
-            cursor = await db.execute("DELETE FROM scim_users WHERE scim_id = ?", (scim_id,))
-            return cursor.rowcount > 0
+        return await self._delete(_USERS, scim_id)
 
     # -- groups ------------------------------------------------------------------------------------------
     async def get_group(self, scim_id: str) -> GroupRecord | None:
-        sql = f"SELECT {_GROUP_COLUMNS} FROM scim_groups WHERE scim_id = ?"  # noqa: S608 - constant columns
-        row = await self._fetch_one("get group", sql, (scim_id,))
-        return None if row is None else _group_from_row(row)
+        return await self._get(_GROUPS, scim_id)
 
     async def find_group(
         self,
         *,
         display_name: str | None = None,
         sonar_name: str | None = None,
-        sonar_id: str | None = None,
         external_id: str | None = None,
     ) -> GroupRecord | None:
-        column, key = _one_criterion(
-            _GROUP_CRITERIA,
-            {
-                "display_name": display_name,
-                "sonar_name": sonar_name,
-                "sonar_id": sonar_id,
-                "external_id": external_id,
-            },
-        )
-        row = await self._fetch_one(
-            "find group",
-            f"SELECT {_GROUP_COLUMNS} FROM scim_groups WHERE {column} = ? ORDER BY created, seq LIMIT 1",  # noqa: S608 - column from a fixed table
-            (key,),
-        )
-        return None if row is None else _group_from_row(row)
+        criteria = {
+            "display_name": display_name,
+            "sonar_name": sonar_name,
+            "external_id": external_id,
+        }
+        return await self._find(_GROUPS, criteria)
 
     async def list_groups(self, *, offset: int, limit: int) -> tuple[list[GroupRecord], int]:
-        rows, total = await self._page("scim_groups", _GROUP_COLUMNS, offset, limit)
-        return [_group_from_row(row) for row in rows], total
+        return await self._list(_GROUPS, offset, limit)
 
     async def insert_group(self, record: GroupRecord) -> None:
-        params = _group_params(record)
-        async with self._transaction("insert group") as db:
-            await self._refuse_taken(db, "scim_groups", _GROUP_UNIQUE, params, updating=False)
-            await db.execute(
-                "INSERT INTO scim_groups (scim_id, display_name, display_name_folded, sonar_name, sonar_id,"
-                " external_id, attributes, created, last_modified, version)"
-                " VALUES (:scim_id, :display_name, :display_name_folded, :sonar_name, :sonar_id,"
-                " :external_id, :attributes, :created, :last_modified, :version)",
-                params,
-            )
+        await self._insert(_GROUPS, record)
 
     async def update_group(self, record: GroupRecord, *, expected_version: int) -> None:
-        params = _group_params(record)
-        async with self._transaction("update group") as db:
-            await self._check_version(db, "scim_groups", "Group", record.scim_id, expected_version)
-            await self._refuse_taken(db, "scim_groups", _GROUP_UNIQUE, params, updating=True)
-            await db.execute(
-                "UPDATE scim_groups SET display_name = :display_name,"
-                " display_name_folded = :display_name_folded, sonar_name = :sonar_name,"
-                " sonar_id = :sonar_id, external_id = :external_id, attributes = :attributes,"
-                " created = :created, last_modified = :last_modified, version = :version"
-                " WHERE scim_id = :scim_id",
-                params,
-            )
+        await self._update(_GROUPS, record, expected_version)
 
     async def delete_group(self, scim_id: str) -> bool:
-        async with self._transaction("delete group") as db:
-            cursor = await db.execute("DELETE FROM scim_groups WHERE scim_id = ?", (scim_id,))
-            return cursor.rowcount > 0
+        return await self._delete(_GROUPS, scim_id)
 
     # -- desired memberships -----------------------------------------------------------------------------
     @staticmethod
@@ -537,17 +522,6 @@ class SqliteStore:
                 "DELETE FROM group_members"
                 " WHERE group_id = ? AND user_id IN (SELECT value FROM json_each(?))",
                 (group_id, json.dumps(ids)),
-            )
-
-    async def replace_members(self, group_id: str, user_ids: Iterable[str]) -> None:
-        ids = _distinct_ids(user_ids)
-        async with self._transaction("replace members") as db:
-            await self._require_group(db, group_id)
-            await self._require_users(db, ids)
-            await db.execute("DELETE FROM group_members WHERE group_id = ?", (group_id,))
-            await db.executemany(
-                "INSERT INTO group_members (group_id, user_id) VALUES (?, ?)",
-                [(group_id, user_id) for user_id in ids],
             )
 
     async def members_of(self, group_id: str) -> set[str]:
@@ -596,13 +570,6 @@ class SqliteStore:
                 (scim_id, limit),
             )
         return [_audit_from_row(row) for row in rows]
-
-    async def ping(self) -> None:
-        async with self._transaction("ping") as db:
-            now = _text_from_datetime(datetime.now(UTC))
-            cursor = await db.execute("UPDATE store_heartbeat SET beat_at = ? WHERE id = 1", (now,))
-            if cursor.rowcount != 1:
-                raise StoreError("the store's heartbeat row is missing")
 
     async def close(self) -> None:
         async with self._lock:

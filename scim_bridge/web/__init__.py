@@ -3,7 +3,7 @@
 keys        the typed application and request keys the handlers read their collaborators from
 middleware  request id and access log, the one SCIM error renderer, authentication inside a deadline
 auth        bearer tokens: SonarQube user tokens (default) or static SCIM tokens
-bodies      request bodies (JSON objects only) and `application/scim+json` responses
+wire        request bodies (JSON objects only), `application/scim+json` responses, locations
 resources   /Users and /Groups
 discovery   /ServiceProviderConfig, /ResourceTypes, /Schemas; the unsupported /Bulk, /Me and POST .search
 routes      the route table

@@ -7,13 +7,9 @@ from aiohttp import web
 from scim_bridge.config import BridgeSettings
 from scim_bridge.provisioning.context import RequestContext
 from scim_bridge.provisioning.service import Provisioner
-from scim_bridge.sonarqube import SonarQubeConnection
-from scim_bridge.store import StateStore
 from scim_bridge.web.auth import Authenticator
 
 SETTINGS = web.AppKey("settings", BridgeSettings)
-SONAR = web.AppKey("sonar", SonarQubeConnection)
-STORE = web.AppKey[StateStore]("store")
 PROVISIONER = web.AppKey("provisioner", Provisioner)
 AUTHENTICATOR = web.AppKey[Authenticator]("authenticator")
 

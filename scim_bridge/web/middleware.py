@@ -24,6 +24,7 @@ from aiohttp import hdrs, web
 from scim_bridge.provisioning.context import RequestContext
 from scim_bridge.scim.errors import (
     InternalServerError,
+    MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
     ScimError,
@@ -40,20 +41,6 @@ log = structlog.get_logger("scim_bridge.web")
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
 _SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
-
-
-class MethodNotAllowedError(ScimError):
-    """405: the endpoint exists but does not take this method; `Allow` lists the ones it takes."""
-
-    status = 405
-
-    def __init__(self, detail: str, *, allowed: str) -> None:
-        super().__init__(detail)
-        self.allowed = allowed
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {hdrs.ALLOW: self.allowed}
 
 
 def scim_middlewares() -> list[Middleware]:

@@ -1,13 +1,18 @@
 """/Users and /Groups (RFC 7644 §3.2-§3.6): read the request, call the provisioning service, answer.
 
-Status codes (DESIGN §3): POST 201 with `Location`; GET, PUT and user PATCH 200 with the resource; group
-PATCH 204 unless `attributes` asks for a body (Entra sends one PATCH per member and never reads the answer);
-DELETE 204. `If-Match` goes to the service, which answers 412 when it does not match.
+Status codes (docs/provisioning.md): POST 201 with `Location`; GET, PUT and user PATCH 200 with the
+resource; group PATCH 204 unless `attributes` asks for a body (Entra sends one PATCH per member and never
+reads the answer, docs/entra.md Q17-Q18); DELETE 204. `If-Match` is read here into the versions it accepts;
+the service compares it with the stored version and answers 412 when it does not match.
+
+Creating, replacing and deleting are the same for both resource types (`create`, `replace`, `delete` make
+the handler of one `Endpoint`); reading and PATCH differ, because group members are read only when shown.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from aiohttp import hdrs, web
 
@@ -15,51 +20,103 @@ from scim_bridge.scim.bodies import parse_group, parse_user
 from scim_bridge.scim.listing import SearchParams, list_response, render_resource
 from scim_bridge.scim.patch import parse_user_patch, plan_group_patch
 from scim_bridge.scim.resources import GroupResource, UserResource
+from scim_bridge.scim.versions import IfMatch
 from scim_bridge.web.keys import PROVISIONER, SCIM_CONTEXT
 from scim_bridge.web.wire import location_of, read_json_object, resource_response, scim_json
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from typing import Any
+    from collections.abc import Callable, Sequence
 
-    from scim2_models import Resource
+    from aiohttp.typedefs import Handler
 
+    from scim_bridge.provisioning.context import RequestContext
     from scim_bridge.provisioning.groups import GroupService
+    from scim_bridge.provisioning.service import Provisioner
     from scim_bridge.provisioning.users import UserService
 
-USERS: Final = "Users"
-GROUPS: Final = "Groups"
+ResourceT = TypeVar("ResourceT", UserResource, GroupResource)
+
+
+class WholeResourceService(Protocol[ResourceT]):
+    """What the user and group services both offer for whole resources."""
+
+    async def create(self, ctx: RequestContext, resource: ResourceT) -> ResourceT: ...
+
+    async def replace(
+        self, ctx: RequestContext, scim_id: str, resource: ResourceT, *, if_match: IfMatch | None
+    ) -> ResourceT: ...
+
+    async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: IfMatch | None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint(Generic[ResourceT]):
+    """One resource endpoint: its path segment, model, body reader and provisioning service."""
+
+    name: str
+    model: type[ResourceT]
+    parse: Callable[..., ResourceT]
+    service: Callable[[Provisioner], WholeResourceService[ResourceT]]
+
+
+USERS: Final = Endpoint("Users", UserResource, parse_user, lambda provisioner: provisioner.users)
+GROUPS: Final = Endpoint("Groups", GroupResource, parse_group, lambda provisioner: provisioner.groups)
+
+
+# -- both resource types -------------------------------------------------------------------------------
+
+
+def create(endpoint: Endpoint[Any]) -> Handler:
+    """`POST /<endpoint>`: 201 with the resource and its `Location`."""
+
+    async def handler(request: web.Request) -> web.Response:
+        resource = endpoint.parse(await read_json_object(request))
+        params = _params(request, endpoint.model)
+        created = await endpoint.service(request.app[PROVISIONER]).create(request[SCIM_CONTEXT], resource)
+        return resource_response(request, created, params, endpoint=endpoint.name, status=201)
+
+    return handler
+
+
+def replace(endpoint: Endpoint[Any]) -> Handler:
+    """`PUT /<endpoint>/{id}`: 200 with the resource as replaced."""
+
+    async def handler(request: web.Request) -> web.Response:
+        resource = endpoint.parse(await read_json_object(request), replacement=True)
+        params = _params(request, endpoint.model)
+        service = endpoint.service(request.app[PROVISIONER])
+        replaced = await service.replace(
+            request[SCIM_CONTEXT], _id(request), resource, if_match=_if_match(request)
+        )
+        return resource_response(request, replaced, params, endpoint=endpoint.name)
+
+    return handler
+
+
+def delete(endpoint: Endpoint[Any]) -> Handler:
+    """`DELETE /<endpoint>/{id}`: 204."""
+
+    async def handler(request: web.Request) -> web.Response:
+        service = endpoint.service(request.app[PROVISIONER])
+        await service.delete(request[SCIM_CONTEXT], _id(request), if_match=_if_match(request))
+        return web.Response(status=204)
+
+    return handler
 
 
 # -- /Users --------------------------------------------------------------------------------------------
 
 
-async def create_user(request: web.Request) -> web.Response:
-    resource = parse_user(await read_json_object(request))
-    params = _params(request, UserResource)
-    created = await _users(request).create(request[SCIM_CONTEXT], resource)
-    return resource_response(request, created, params, endpoint=USERS, status=201)
-
-
 async def get_user(request: web.Request) -> web.Response:
     params = _params(request, UserResource)
     user = await _users(request).get(request[SCIM_CONTEXT], _id(request))
-    return resource_response(request, user, params, endpoint=USERS)
+    return resource_response(request, user, params, endpoint=USERS.name)
 
 
 async def query_users(request: web.Request) -> web.Response:
     params = _params(request, UserResource)
     users, total = await _users(request).query(request[SCIM_CONTEXT], params)
-    return _list(request, users, total, params, endpoint=USERS)
-
-
-async def replace_user(request: web.Request) -> web.Response:
-    resource = parse_user(await read_json_object(request), replacement=True)
-    params = _params(request, UserResource)
-    replaced = await _users(request).replace(
-        request[SCIM_CONTEXT], _id(request), resource, if_match=_if_match(request)
-    )
-    return resource_response(request, replaced, params, endpoint=USERS)
+    return _list(request, users, total, params, endpoint=USERS.name)
 
 
 async def patch_user(request: web.Request) -> web.Response:
@@ -68,22 +125,10 @@ async def patch_user(request: web.Request) -> web.Response:
     patched = await _users(request).patch(
         request[SCIM_CONTEXT], _id(request), patch, if_match=_if_match(request)
     )
-    return resource_response(request, patched, params, endpoint=USERS)
-
-
-async def delete_user(request: web.Request) -> web.Response:
-    await _users(request).delete(request[SCIM_CONTEXT], _id(request), if_match=_if_match(request))
-    return web.Response(status=204)
+    return resource_response(request, patched, params, endpoint=USERS.name)
 
 
 # -- /Groups -------------------------------------------------------------------------------------------
-
-
-async def create_group(request: web.Request) -> web.Response:
-    resource = parse_group(await read_json_object(request))
-    params = _params(request, GroupResource)
-    created = await _groups(request).create(request[SCIM_CONTEXT], resource)
-    return resource_response(request, created, params, endpoint=GROUPS, status=201)
 
 
 async def get_group(request: web.Request) -> web.Response:
@@ -91,7 +136,7 @@ async def get_group(request: web.Request) -> web.Response:
     group = await _groups(request).get(
         request[SCIM_CONTEXT], _id(request), with_members=wants_members(params)
     )
-    return resource_response(request, group, params, endpoint=GROUPS)
+    return resource_response(request, group, params, endpoint=GROUPS.name)
 
 
 async def query_groups(request: web.Request) -> web.Response:
@@ -99,16 +144,7 @@ async def query_groups(request: web.Request) -> web.Response:
     groups, total = await _groups(request).query(
         request[SCIM_CONTEXT], params, with_members=wants_members(params)
     )
-    return _list(request, groups, total, params, endpoint=GROUPS)
-
-
-async def replace_group(request: web.Request) -> web.Response:
-    resource = parse_group(await read_json_object(request), replacement=True)
-    params = _params(request, GroupResource)
-    replaced = await _groups(request).replace(
-        request[SCIM_CONTEXT], _id(request), resource, if_match=_if_match(request)
-    )
-    return resource_response(request, replaced, params, endpoint=GROUPS)
+    return _list(request, groups, total, params, endpoint=GROUPS.name)
 
 
 async def patch_group(request: web.Request) -> web.Response:
@@ -124,12 +160,7 @@ async def patch_group(request: web.Request) -> web.Response:
     )
     if not params.attributes:
         return web.Response(status=204)
-    return resource_response(request, patched, params, endpoint=GROUPS)
-
-
-async def delete_group(request: web.Request) -> web.Response:
-    await _groups(request).delete(request[SCIM_CONTEXT], _id(request), if_match=_if_match(request))
-    return web.Response(status=204)
+    return resource_response(request, patched, params, endpoint=GROUPS.name)
 
 
 def wants_members(params: SearchParams) -> bool:
@@ -150,13 +181,13 @@ def _names_members(path: str) -> bool:
 
 
 def _params(request: web.Request, model: type[UserResource | GroupResource]) -> SearchParams:
-    # aiohttp decodes `+` as a space in query strings, as Entra's filters need (quirk Q23).
+    # aiohttp decodes `+` as a space in query strings, as Entra's filters need (docs/entra.md Q23).
     return SearchParams.from_query(request.query, model)
 
 
 def _list(
     request: web.Request,
-    resources: Sequence[Resource[Any]],
+    resources: Sequence[UserResource | GroupResource],
     total: int,
     params: SearchParams,
     *,
@@ -170,8 +201,8 @@ def _id(request: web.Request) -> str:
     return request.match_info["id"]
 
 
-def _if_match(request: web.Request) -> str | None:
-    return request.headers.get(hdrs.IF_MATCH)
+def _if_match(request: web.Request) -> IfMatch | None:
+    return IfMatch.parse(request.headers.get(hdrs.IF_MATCH))
 
 
 def _users(request: web.Request) -> UserService:

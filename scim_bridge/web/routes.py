@@ -3,7 +3,7 @@ ones, any other path under the base a 404 (both rendered as SCIM errors by the m
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scim_bridge.web import discovery, resources
 
@@ -11,7 +11,25 @@ if TYPE_CHECKING:
     from aiohttp import web
     from aiohttp.typedefs import Handler
 
-_ROUTES: tuple[tuple[str, str, Handler], ...] = (
+Route = tuple[str, str, "Handler"]
+
+
+def _resource_routes(
+    endpoint: resources.Endpoint[Any], query: Handler, get: Handler, patch: Handler
+) -> list[Route]:
+    """/Users or /Groups: list, create, and per id read, replace, patch and delete."""
+    collection, item = f"/{endpoint.name}", f"/{endpoint.name}/{{id}}"
+    return [
+        ("GET", collection, query),
+        ("POST", collection, resources.create(endpoint)),
+        ("GET", item, get),
+        ("PUT", item, resources.replace(endpoint)),
+        ("PATCH", item, patch),
+        ("DELETE", item, resources.delete(endpoint)),
+    ]
+
+
+_ROUTES: tuple[Route, ...] = (
     ("GET", "/ServiceProviderConfig", discovery.get_service_provider_config),
     ("GET", "/ResourceTypes", discovery.list_resource_types),
     ("GET", "/ResourceTypes/{name}", discovery.get_resource_type),
@@ -21,18 +39,8 @@ _ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/.search", discovery.unsupported),
     ("POST", "/Users/.search", discovery.unsupported),
     ("POST", "/Groups/.search", discovery.unsupported),
-    ("GET", "/Users", resources.query_users),
-    ("POST", "/Users", resources.create_user),
-    ("GET", "/Users/{id}", resources.get_user),
-    ("PUT", "/Users/{id}", resources.replace_user),
-    ("PATCH", "/Users/{id}", resources.patch_user),
-    ("DELETE", "/Users/{id}", resources.delete_user),
-    ("GET", "/Groups", resources.query_groups),
-    ("POST", "/Groups", resources.create_group),
-    ("GET", "/Groups/{id}", resources.get_group),
-    ("PUT", "/Groups/{id}", resources.replace_group),
-    ("PATCH", "/Groups/{id}", resources.patch_group),
-    ("DELETE", "/Groups/{id}", resources.delete_group),
+    *_resource_routes(resources.USERS, resources.query_users, resources.get_user, resources.patch_user),
+    *_resource_routes(resources.GROUPS, resources.query_groups, resources.get_group, resources.patch_group),
     ("*", "/Bulk", discovery.unsupported),
     ("*", "/Me", discovery.unsupported),
 )

@@ -1,4 +1,4 @@
-"""The emulator against the Web API reference's emulator checklist (§14), for every profile.
+"""The emulator against the SonarQube behaviours of docs/sonarqube.md (SQ1-SQ30), for every profile.
 
 Each test drives a fresh emulator over HTTP. Behaviours common to all versions are parametrized over every
 profile; behaviours that differ list one row per version family.
@@ -71,7 +71,7 @@ def merge_patch(body: dict[str, Any]) -> dict[str, Any]:
     return {"json": body, "headers": {"Content-Type": "application/merge-patch+json"}}
 
 
-# --- server identity ------------------------------------------------------------------------------
+# --- server identity (SQ1, SQ3) -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ async def test_version_and_status_need_no_credentials(
     assert status.body["status"] == "UP"
 
 
-# --- authentication (§2.2, §3) --------------------------------------------------------------------
+# --- authentication (SQ4) -------------------------------------------------------------------------
 
 BAD_CREDENTIALS = {
     "none": None,
@@ -207,7 +207,7 @@ async def test_v2_non_admin_gets_403(
     assert (reply.status, reply.body) == (403, {"message": "Insufficient privileges"})
 
 
-# --- v1 framework (§1) ----------------------------------------------------------------------------
+# --- v1 framework (SQ26, SQ5) ---------------------------------------------------------------------
 
 METHOD_ROWS = [
     ("GET", "api/users/create", "HTTP method POST is required"),
@@ -309,7 +309,7 @@ async def test_v1_values_are_trimmed_and_undeclared_parameters_ignored(
     assert query.status == 200
 
 
-# --- user creation and validation (§4.1, §9) ------------------------------------------------------
+# --- user creation and validation (SQ6, SQ7, SQ9, SQ29) -------------------------------------------
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -445,7 +445,7 @@ async def test_reactivation_through_create(sonar_factory: SonarFactory, profile:
     assert await memberships(sonar, "gina") == ["sonar-users"]
 
 
-# --- update (§4.2) --------------------------------------------------------------------------------
+# --- update (SQ11) --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -524,7 +524,7 @@ async def test_update_of_unknown_or_deactivated_user_is_404(
             assert (reply.status, reply.errors) == (404, [f"User '{login}' doesn't exist"]), path
 
 
-# --- deactivation, anonymisation (§4.3, §4.4, §10.1) ----------------------------------------------
+# --- deactivation, anonymisation (SQ10, SQ22) -----------------------------------------------------
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -590,7 +590,7 @@ async def test_anonymize(sonar_factory: SonarFactory, profile: str) -> None:
     assert both.body["user"]["login"] == both.body["user"]["name"]
 
 
-# --- last-administrator guards (§8) ---------------------------------------------------------------
+# --- last-administrator guards (SQ19, SQ28) -------------------------------------------------------
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -646,7 +646,7 @@ async def test_global_permission_values(sonar_factory: SonarFactory, profile: st
     assert anyone.errors == ["It is not possible to add the 'admin' permission to group 'Anyone'."]
 
 
-# --- identity providers and SAML links (§4.6, §11.3) ----------------------------------------------
+# --- identity providers and SAML links (SQ14, SQ15, SQ17, SQ25) -----------------------------------
 
 
 @pytest.mark.parametrize(
@@ -726,7 +726,7 @@ async def test_saml_settings(sonar_factory: SonarFactory, profile: str) -> None:
     ]
 
 
-# --- update_login (§4.5) --------------------------------------------------------------------------
+# --- update_login (SQ13) --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -752,7 +752,7 @@ async def test_update_login(sonar_factory: SonarFactory, profile: str) -> None:
     assert invalid.errors == ["Login should contain only letters, numbers, and .-_@"]
 
 
-# --- users/search (§4.7) --------------------------------------------------------------------------
+# --- users/search (SQ8, SQ21, SQ30) ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -868,7 +868,7 @@ async def test_groups_of_user_and_current_user(sonar_factory: SonarFactory, prof
     assert current["permissions"] == {"global": ["admin"]}
 
 
-# --- groups (§5) ----------------------------------------------------------------------------------
+# --- groups and memberships (SQ18, SQ19, SQ20) ----------------------------------------------------
 
 GROUP_NAME_ROWS = [
     ("", "Group name cannot be empty"),
@@ -1070,7 +1070,7 @@ async def test_group_ids_are_ignored_from_10(sonar_factory: SonarFactory, profil
     assert (reply.status, reply.errors) == (400, ["The 'name' parameter is missing"])
 
 
-# --- user tokens ----------------------------------------------------------------------------------
+# --- user tokens (SQ27) ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -1101,7 +1101,7 @@ async def test_token_expiration(sonar_factory: SonarFactory, profile: str) -> No
     assert past.errors == [f"The minimum value for parameter expirationDate is {tomorrow}."]
 
 
-# --- v2 (§6) --------------------------------------------------------------------------------------
+# --- v2 (SQ24, SQ8-SQ14, SQ18, SQ20) --------------------------------------------------------------
 
 USERS = "api/v2/users-management/users"
 GROUPS = "api/v2/authorizations/groups"

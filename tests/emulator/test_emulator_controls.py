@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
-from scim_bridge.config import EmulatorSettings
-from scim_bridge.emulator import EmulatorConfig
+from scim_bridge.emulator import EmulatorSettings
 
 if TYPE_CHECKING:
     from tests.support import Sonar, SonarFactory
@@ -250,20 +249,19 @@ async def test_fault_choices_are_reproducible(sonar_factory: SonarFactory) -> No
         {"admin_token": ""},
     ],
 )
-def test_config_refuses_bad_values(options: dict[str, Any]) -> None:
-    """EmulatorConfig refuses an unknown profile and out-of-range fault settings at construction."""
-    with pytest.raises(ValueError):  # noqa: PT011 - each row fails for its own reason
-        EmulatorConfig(**options)
+def test_settings_refuse_bad_values(options: dict[str, Any]) -> None:
+    """EmulatorSettings refuse an unknown profile and out-of-range fault settings at construction."""
+    with pytest.raises(ValidationError):
+        EmulatorSettings(**options)
 
 
-def test_config_from_settings() -> None:
-    """EmulatorConfig takes the command line's settings."""
+def test_settings_give_the_starting_faults() -> None:
+    """The fault flags become the fault configuration the emulator starts with."""
     settings = EmulatorSettings(
         profile="9.9", admin_token=SecretStr("tok"), saml=True, latency_ms=3, fault_rate=0.5, seed=4
     )
-    assert EmulatorConfig.from_settings(settings) == EmulatorConfig(
-        profile="9.9", admin_token="tok", saml=True, latency_ms=3, fault_rate=0.5, seed=4
-    )
+    faults = settings.fault_settings()
+    assert (faults.rate, faults.latency_ms, faults.seed) == (0.5, 3, 4)
 
 
 def free_port() -> int:

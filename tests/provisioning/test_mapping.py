@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from scim_bridge.provisioning.base import check_version
 from scim_bridge.provisioning.mapping import SonarProfile, check_group_name, sonar_profile
-from scim_bridge.scim.errors import InvalidValueError, PreconditionFailedError
+from scim_bridge.scim.errors import InvalidValueError
 from scim_bridge.scim.resources import UserResource
 
 BASE: dict[str, Any] = {"userName": "jdoe@contoso.com"}
@@ -35,7 +34,7 @@ BASE: dict[str, Any] = {"userName": "jdoe@contoso.com"}
     ids=["displayName", "formatted", "given-family", "family-only", "userName", "work", "primary", "first"],
 )
 def test_sonar_profile(extra: dict[str, Any], expected: SonarProfile) -> None:
-    """SonarQube's name and e-mail follow DESIGN §4's order of preference."""
+    """SonarQube's name and e-mail follow docs/provisioning.md's order of preference."""
     assert sonar_profile(UserResource.model_validate({**BASE, **extra})) == expected
 
 
@@ -61,17 +60,3 @@ def test_group_names_sonarqube_refuses(name: str) -> None:
     """Blank, over-long and reserved group names are refused before SonarQube is called."""
     with pytest.raises(InvalidValueError, match="displayName"):
         check_group_name(name)
-
-
-@pytest.mark.parametrize(
-    ("if_match", "ok"),
-    [(None, True), ('W/"3"', True), ("*", True), ('"3"', True), ('W/"2"', False), ('W/"2", W/"3"', True)],
-    ids=["absent", "weak", "star", "strong", "stale", "list"],
-)
-def test_if_match(if_match: str | None, ok: bool) -> None:
-    """If-Match passes for the current version or `*`, and a stale one is 412."""
-    if ok:
-        check_version(3, if_match)
-    else:
-        with pytest.raises(PreconditionFailedError):
-            check_version(3, if_match)

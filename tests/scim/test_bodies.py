@@ -42,7 +42,8 @@ def test_enterprise_attributes_are_kept_under_their_urn(load_payload: PayloadLoa
 
 
 def test_legacy_body_with_nulls_and_a_misspelled_urn_is_read(load_payload: PayloadLoader) -> None:
-    """D1's legacy sample: explicit nulls are absent values, the `...2.0User` URN is tolerated (Q16, Q21)."""
+    """The documented legacy sample (docs/entra.md A4): explicit nulls are absent values, the `...2.0User`
+    URN is tolerated (Q16, Q21)."""
     user = parse_user(load_payload("entra/a4-create-user-legacy-nulls"))
 
     returned = user.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)

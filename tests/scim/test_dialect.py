@@ -40,7 +40,8 @@ ADSCIM = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Gro
     ],
 )
 def test_qualify_path_gives_extension_attributes_their_urn(path: str, expected: str) -> None:
-    """D1's legacy `"path": "manager"` and Q12's URN paths all address the enterprise extension."""
+    """The legacy `"path": "manager"` (docs/entra.md Q24) and Q12's URN paths address the enterprise
+    extension."""
     assert qualify_path(path, UserResource) == expected
 
 
@@ -64,7 +65,8 @@ def test_schemas_keep_only_the_urns_the_model_declares(schemas: Any, expected: A
 
 
 def test_legacy_misspelled_enterprise_urn_is_dropped() -> None:
-    """D1's legacy `...enterprise:2.0User` URN names no schema; the extension is listed from its data."""
+    """The legacy `...enterprise:2.0User` URN (docs/entra.md Q16) names no schema; the extension is listed
+    from its data."""
     body = {
         "Schemas": [USER_SCHEMA, "urn:ietf:params:scim:schemas:extension:enterprise:2.0User"],
         "userName": "a",
@@ -117,7 +119,8 @@ def test_patch_message_keys_are_canonical_in_any_case() -> None:
 
 
 def test_patch_path_is_qualified_and_its_value_fitted() -> None:
-    """D1's legacy manager op: `manager` gets its URN and the one-element list its object."""
+    """The legacy manager op (docs/entra.md Q13, Q24): `manager` gets its URN, the one-element list its
+    object."""
     body = {"Operations": [{"op": "Add", "path": "manager", "value": [{"$ref": None, "value": "u-megan"}]}]}
 
     assert normalize_patch(body, UserResource)["Operations"] == [

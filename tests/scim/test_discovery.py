@@ -38,14 +38,6 @@ def test_service_provider_config_announces_the_bridges_capabilities() -> None:
     }
 
 
-def test_documentation_uri_is_announced_only_when_given() -> None:
-    """documentationUri is optional."""
-    assert "documentationUri" not in service_provider_config(BASE)
-    assert service_provider_config(BASE, documentation_uri="https://docs.example")["documentationUri"] == (
-        "https://docs.example"
-    )
-
-
 def test_a_trailing_slash_in_the_base_url_is_not_doubled() -> None:
     """Locations join the base URL and the endpoint with one slash."""
     assert service_provider_config(f"{BASE}/")["meta"]["location"] == f"{BASE}/ServiceProviderConfig"

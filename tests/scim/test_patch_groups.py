@@ -56,7 +56,8 @@ def test_entra_and_rfc_group_patches_are_planned(
 
 
 def test_removing_by_value_list_never_removes_all_members() -> None:
-    """A13: `path: "members"` with a value list removes those members only, even an empty list (I33)."""
+    """A13: `path: "members"` with a value list removes those members only, even an empty list
+    (docs/entra.md Q4)."""
     plan = plan_group_patch(_body({"op": "Remove", "path": "members", "value": []}))
 
     assert plan == GroupPatchPlan()
@@ -76,7 +77,7 @@ def test_a_filter_joined_by_or_removes_each_member_it_names() -> None:
 
 
 def test_member_values_keep_their_order_and_lose_duplicates() -> None:
-    """Adding the same member twice in one PATCH plans one addition (the reference de-duplicates, R4)."""
+    """Adding the same member twice in one PATCH plans one addition (docs/entra.md A12)."""
     plan = plan_group_patch(
         _body({"op": "add", "path": "members", "value": [{"value": "b"}, {"value": "a"}, {"value": "b"}]})
     )

@@ -136,7 +136,7 @@ def test_unmatched_filter_path_creates_the_entry(adele: UserResource) -> None:
 
 
 def test_empty_operations_change_nothing(adele: UserResource, load_payload: PayloadLoader) -> None:
-    """Microsoft's validator sends an empty Operations list, which must succeed as a no-op (I18)."""
+    """Microsoft's validator sends an empty Operations list: a no-op that succeeds (docs/entra.md V1)."""
     before = adele.model_copy(deep=True)
 
     assert _patched(adele, load_payload("entra/validator-empty-operations")) is False
@@ -149,7 +149,7 @@ def test_setting_the_current_value_is_not_a_change(adele: UserResource) -> None:
 
 
 def test_attributes_the_bridge_does_not_model_are_ignored(adele: UserResource) -> None:
-    """Custom extension attributes (D7, I36) are dropped, not refused, so Entra's cycle goes on."""
+    """Custom extension attributes (docs/entra.md E12) are dropped, not refused, so Entra's cycle goes on."""
     body = _body(
         {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:contoso:2.0:User:badge", "value": "7"},
         {"op": "Replace", "path": "title", "value": "Engineer"},

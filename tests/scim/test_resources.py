@@ -62,7 +62,7 @@ def test_an_empty_manager_means_no_manager(manager: Any) -> None:
 
 
 def test_email_addresses_are_kept_exactly_as_sent() -> None:
-    """Values are stored as sent (D1): the domain's case is kept and no address syntax is imposed."""
+    """Values are stored as sent (docs/entra.md E1): the domain's case is kept, no address syntax imposed."""
     user = _created({"emails": [{"value": "Adele.Vance@Contoso.EXAMPLE"}, {"value": "adele@intranet"}]})
 
     assert [email.value for email in user.emails or ()] == ["Adele.Vance@Contoso.EXAMPLE", "adele@intranet"]

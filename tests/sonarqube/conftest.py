@@ -13,7 +13,7 @@ from aioresponses import aioresponses
 from pydantic import AnyHttpUrl
 
 from scim_bridge.config import SonarQubeSettings
-from scim_bridge.sonarqube import SonarVersion, V1Client, V2Client
+from scim_bridge.sonarqube import Capabilities, SonarVersion, V1Client, V2Client
 from scim_bridge.sonarqube.transport import Transport
 from tests.sonarqube.doubles import (
     ADMIN_TOKEN,
@@ -67,12 +67,12 @@ async def transport(settings: SonarQubeSettings, clock: FakeClock) -> AsyncItera
 
 @pytest.fixture
 def v1(transport: Transport) -> V1Client:
-    return V1Client(transport, TOKEN, SonarVersion.parse("9.9.8.100196"))
+    return V1Client(transport, TOKEN, Capabilities.detect(SonarVersion.parse("9.9.8.100196")))
 
 
 @pytest.fixture
 def v2(transport: Transport) -> V2Client:
-    return V2Client(transport, TOKEN, SonarVersion.parse("2025.6.0.115417"))
+    return V2Client(transport, TOKEN, Capabilities.detect(SonarVersion.parse("2025.6.0.115417")))
 
 
 @pytest.fixture

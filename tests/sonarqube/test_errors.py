@@ -9,25 +9,22 @@ import pytest
 from pydantic import AnyHttpUrl
 from structlog.testing import capture_logs
 
-from scim_bridge.config import ConfigError, SonarQubeSettings
+from scim_bridge.config import SonarQubeSettings
 from scim_bridge.sonarqube import (
     AlreadyExists,
     AlreadyMember,
-    Dialect,
     Forbidden,
     InvalidValue,
     NotFound,
     Refused,
     SonarQubeConnection,
     SonarQubeError,
-    SonarVersion,
     Unauthorized,
     Unavailable,
     UnexpectedResponse,
     UserRef,
     V1Client,
     V2Client,
-    choose_dialect,
 )
 from tests.sonarqube.doubles import SONAR_URL, TOKEN, FakeClock, endpoint
 
@@ -191,10 +188,10 @@ async def test_unusable_success_answer_is_unexpected(
 
 async def test_redirect_is_not_followed(mocked: aioresponses, v1: V1Client) -> None:
     """A redirect (a wrong sonar_url) is UnexpectedResponse; credentials are not sent elsewhere."""
-    mocked.get(endpoint("api/system/status"), status=302, headers={"Location": "https://elsewhere.test/"})
+    mocked.get(endpoint("api/users/current"), status=302, headers={"Location": "https://elsewhere.test/"})
 
     with pytest.raises(UnexpectedResponse, match="sonar_url"):
-        await v1.status()
+        await v1.current_user()
 
 
 async def test_tls_failure_is_unavailable_at_once(
@@ -202,10 +199,10 @@ async def test_tls_failure_is_unavailable_at_once(
 ) -> None:
     """A certificate problem is not retried: it cannot go away by waiting."""
     tls_error = aiohttp.ClientSSLError(_connection_key(), OSError("certificate verify failed"))
-    mocked.get(endpoint("api/system/status"), exception=tls_error)
+    mocked.get(endpoint("api/users/current"), exception=tls_error)
 
     with pytest.raises(Unavailable, match="TLS"):
-        await v1.status()
+        await v1.current_user()
     assert clock.sleeps == []
 
 
@@ -253,30 +250,7 @@ async def test_v1_has_no_ids(v1: V1Client) -> None:
         await v1.get_group("some-uuid")
 
 
-# -- connection: version detection and dialect choice ---------------------------------------------------
-
-DIALECTS = [
-    ("9.9.8.100196", "auto", Dialect.V1),
-    ("10.3.0.82913", "auto", Dialect.V1),
-    ("10.4.1.88267", "auto", Dialect.V2),
-    ("10.8.1.101195", "auto", Dialect.V2),
-    ("2025.6.0.115417", "auto", Dialect.V2),
-    ("26.7.0.124771", "auto", Dialect.V2),
-    ("2025.6.0.115417", "v1", Dialect.V1),
-    ("10.8.1.101195", "v2", Dialect.V2),
-]
-
-
-@pytest.mark.parametrize(("version", "requested", "dialect"), DIALECTS)
-def test_dialect_follows_version_and_setting(version: str, requested: Any, dialect: Dialect) -> None:
-    """v2 from 10.4 on (and year- or CB-numbered releases), unless `sonar_api` says otherwise."""
-    assert choose_dialect(SonarVersion.parse(version), requested) is dialect
-
-
-def test_v2_on_a_version_without_it_is_a_config_error() -> None:
-    """Asking for v2 on 9.9 fails with the setting's name and the reason."""
-    with pytest.raises(ConfigError, match=r"sonar_api.*10\.4"):
-        choose_dialect(SonarVersion.parse("9.9.8.100196"), "v2")
+# -- connection: version detection -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -291,7 +265,7 @@ async def test_open_reads_the_version_without_auth(
     async with await SonarQubeConnection.open(settings, sleep=clock.sleep, clock=clock) as connection:
         client = connection.client(TOKEN)
         assert isinstance(client, client_class)
-        assert str(client.version) == version
+        assert str(client.capabilities.version) == version
     ((_, call),) = [(key, calls[0]) for key, calls in mocked.requests.items()]
     assert "Authorization" not in call.kwargs["headers"]
 

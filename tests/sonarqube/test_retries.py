@@ -14,8 +14,10 @@ from structlog.testing import capture_logs
 from scim_bridge.config import SonarQubeSettings
 from scim_bridge.sonarqube import (
     AlreadyExists,
+    Capabilities,
     GroupRef,
     NotFound,
+    SonarQubeError,
     SonarVersion,
     Unavailable,
     UserRef,
@@ -33,7 +35,9 @@ if TYPE_CHECKING:
     from aiohttp.test_utils import TestServer
     from aioresponses import aioresponses
 
-STATUS_OK: dict[str, Any] = {"payload": {"id": "x", "version": "9.9.8.100196", "status": "UP"}}
+CALLER_OK: dict[str, Any] = {
+    "payload": {"isLoggedIn": True, "login": "admin", "name": "Admin", "permissions": {"global": ["admin"]}}
+}
 
 # One failed attempt, described as aioresponses keyword arguments, and whether its outcome is unknown.
 RETRYABLE = {
@@ -55,11 +59,11 @@ async def test_retryable_failure_is_retried(
     mocked: aioresponses, v1: V1Client, clock: FakeClock, failure: tuple[dict[str, Any], bool]
 ) -> None:
     """A transient failure is retried after a back-off sleep and the call then succeeds."""
-    mocked.get(endpoint("api/system/status"), **failure[0])
-    mocked.get(endpoint("api/system/status"), **STATUS_OK)
+    mocked.get(endpoint("api/users/current"), **failure[0])
+    mocked.get(endpoint("api/users/current"), **CALLER_OK)
 
-    assert await v1.status() == "UP"
-    assert len(requests_to(mocked, "GET", "api/system/status")) == 2
+    assert (await v1.current_user()).login == "admin"
+    assert len(requests_to(mocked, "GET", "api/users/current")) == 2
     assert len(clock.sleeps) == 1
 
 
@@ -68,20 +72,20 @@ async def test_final_answers_are_not_retried(
     mocked: aioresponses, v1: V1Client, clock: FakeClock, status: int
 ) -> None:
     """Client errors and 500 are answered at once: one request, no sleep."""
-    mocked.get(endpoint("api/system/status"), status=status, payload={"errors": [{"msg": "no"}]})
+    mocked.get(endpoint("api/users/current"), status=status, payload={"errors": [{"msg": "no"}]})
 
-    with pytest.raises(Exception):  # noqa: B017, PT011 - the class is test_errors.py's business
-        await v1.status()
-    assert len(requests_to(mocked, "GET", "api/system/status")) == 1
+    with pytest.raises(SonarQubeError):  # which subclass is test_errors.py's business
+        await v1.current_user()
+    assert len(requests_to(mocked, "GET", "api/users/current")) == 1
     assert clock.sleeps == []
 
 
 async def test_retry_after_is_honoured(mocked: aioresponses, v1: V1Client, clock: FakeClock) -> None:
     """A 429 with `Retry-After: 3` waits at least 3 seconds before the next attempt."""
-    mocked.get(endpoint("api/system/status"), status=429, headers={"Retry-After": "3"})
-    mocked.get(endpoint("api/system/status"), **STATUS_OK)
+    mocked.get(endpoint("api/users/current"), status=429, headers={"Retry-After": "3"})
+    mocked.get(endpoint("api/users/current"), **CALLER_OK)
 
-    assert await v1.status() == "UP"
+    assert (await v1.current_user()).login == "admin"
     assert clock.sleeps[0] >= 3
 
 
@@ -89,23 +93,23 @@ async def test_retry_after_beyond_deadline_gives_up_at_once(
     mocked: aioresponses, v1: V1Client, clock: FakeClock
 ) -> None:
     """A `Retry-After` longer than the time left ends the call with Unavailable carrying that delay."""
-    mocked.get(endpoint("api/system/status"), status=503, headers={"Retry-After": "120"}, repeat=True)
+    mocked.get(endpoint("api/users/current"), status=503, headers={"Retry-After": "120"}, repeat=True)
 
     with pytest.raises(Unavailable) as caught:
-        await v1.status()
+        await v1.current_user()
     assert caught.value.retry_after == 120
     assert caught.value.status == 503
-    assert len(requests_to(mocked, "GET", "api/system/status")) == 1
+    assert len(requests_to(mocked, "GET", "api/users/current")) == 1
     assert clock.sleeps == []
 
 
 async def test_attempts_are_bounded(mocked: aioresponses, v1: V1Client, clock: FakeClock) -> None:
     """A server that keeps failing is given up on after MAX_ATTEMPTS attempts with Unavailable."""
-    mocked.get(endpoint("api/system/status"), status=503, repeat=True)
+    mocked.get(endpoint("api/users/current"), status=503, repeat=True)
 
     with pytest.raises(Unavailable, match="503"):
-        await v1.status()
-    assert len(requests_to(mocked, "GET", "api/system/status")) == transport_module.MAX_ATTEMPTS
+        await v1.current_user()
+    assert len(requests_to(mocked, "GET", "api/users/current")) == transport_module.MAX_ATTEMPTS
     assert len(clock.sleeps) == transport_module.MAX_ATTEMPTS - 1
 
 
@@ -114,11 +118,11 @@ async def test_deadline_bounds_all_retries(
 ) -> None:
     """Every retry of a call chain fits inside the active deadline: the back-off never sleeps past it."""
     monkeypatch.setattr(transport_module, "MAX_ATTEMPTS", 1000)
-    mocked.get(endpoint("api/system/status"), exception=aiohttp.ServerDisconnectedError(), repeat=True)
+    mocked.get(endpoint("api/users/current"), exception=aiohttp.ServerDisconnectedError(), repeat=True)
     started = clock.now
 
     with deadline(2.0, clock=clock), pytest.raises(Unavailable, match="answer lost"):
-        await v1.status()
+        await v1.current_user()
     assert clock.now - started < 2.0
     assert len(clock.sleeps) > 1
 
@@ -128,11 +132,11 @@ async def test_default_deadline_applies_without_an_active_one(
 ) -> None:
     """Outside any deadline block, each call gets `sonar_deadline` (10 s here)."""
     monkeypatch.setattr(transport_module, "MAX_ATTEMPTS", 1000)
-    mocked.get(endpoint("api/system/status"), status=503, repeat=True)
+    mocked.get(endpoint("api/users/current"), status=503, repeat=True)
     started = clock.now
 
     with pytest.raises(Unavailable):
-        await v1.status()
+        await v1.current_user()
     assert 5.0 < clock.now - started < 10.0
 
 
@@ -141,20 +145,20 @@ async def test_exhausted_deadline_sends_nothing(mocked: aioresponses, v1: V1Clie
     with deadline(1.0, clock=clock):
         clock.now += 5
         with pytest.raises(Unavailable, match="no time left"):
-            await v1.status()
+            await v1.current_user()
     assert mocked.requests == {}
 
 
 async def test_one_deadline_spans_several_calls(mocked: aioresponses, v1: V1Client, clock: FakeClock) -> None:
     """Time slept by a first call is no longer available to the next call of the same deadline."""
-    mocked.get(endpoint("api/system/status"), status=429, headers={"Retry-After": "4"})
-    mocked.get(endpoint("api/system/status"), **STATUS_OK)
-    mocked.get(endpoint("api/system/status"), status=429, headers={"Retry-After": "4"})
+    mocked.get(endpoint("api/users/current"), status=429, headers={"Retry-After": "4"})
+    mocked.get(endpoint("api/users/current"), **CALLER_OK)
+    mocked.get(endpoint("api/users/current"), status=429, headers={"Retry-After": "4"})
 
     with deadline(6.0, clock=clock):
-        assert await v1.status() == "UP"
+        assert (await v1.current_user()).login == "admin"
         with pytest.raises(Unavailable):
-            await v1.status()  # 4 s already spent: another 4 s wait no longer fits
+            await v1.current_user()  # 4 s already spent: another 4 s wait no longer fits
 
 
 @pytest.mark.parametrize(("budget", "sock_read"), [(10.0, 2.0), (0.5, 0.5)])
@@ -162,11 +166,11 @@ async def test_attempt_timeout_is_the_smaller_of_read_timeout_and_time_left(
     mocked: aioresponses, v1: V1Client, clock: FakeClock, budget: float, sock_read: float
 ) -> None:
     """Each attempt waits for an answer at most min(read timeout (2 s here), time left in the deadline)."""
-    mocked.get(endpoint("api/system/status"), **STATUS_OK)
+    mocked.get(endpoint("api/users/current"), **CALLER_OK)
 
     with deadline(budget, clock=clock):
-        await v1.status()
-    timeout = requests_to(mocked, "GET", "api/system/status")[0].kwargs["timeout"]
+        await v1.current_user()
+    timeout = requests_to(mocked, "GET", "api/users/current")[0].kwargs["timeout"]
     assert timeout.sock_read == pytest.approx(sock_read)
     assert timeout.total == pytest.approx(budget)
 
@@ -183,13 +187,13 @@ async def test_requests_carry_basic_token_auth_under_the_path_prefix(
     mocked: aioresponses, v1: V1Client
 ) -> None:
     """Calls go to <base url with prefix>/api/… with `Authorization: Basic base64(token:)`."""
-    mocked.get(endpoint("api/system/status"), **STATUS_OK)
+    mocked.get(endpoint("api/users/current"), **CALLER_OK)
 
-    await v1.status()
-    (call,) = requests_to(mocked, "GET", "api/system/status")
+    await v1.current_user()
+    (call,) = requests_to(mocked, "GET", "api/users/current")
     expected = "Basic " + base64.b64encode(f"{TOKEN}:".encode()).decode()
     assert call.kwargs["headers"]["Authorization"] == expected
-    assert str(next(iter(mocked.requests))[1]).startswith(f"{SONAR_URL}/api/system/status")
+    assert str(next(iter(mocked.requests))[1]).startswith(f"{SONAR_URL}/api/users/current")
 
 
 async def test_ids_are_escaped_in_paths(mocked: aioresponses, v2: V2Client) -> None:
@@ -201,13 +205,13 @@ async def test_ids_are_escaped_in_paths(mocked: aioresponses, v2: V2Client) -> N
 
 async def test_retries_are_logged_without_the_token(mocked: aioresponses, v1: V1Client) -> None:
     """Each retry logs `sonarqube.retry` with endpoint, attempt and reason, and never the token."""
-    mocked.get(endpoint("api/system/status"), status=503)
-    mocked.get(endpoint("api/system/status"), **STATUS_OK)
+    mocked.get(endpoint("api/users/current"), status=503)
+    mocked.get(endpoint("api/users/current"), **CALLER_OK)
 
     with capture_logs() as events:
-        await v1.status()
+        await v1.current_user()
     (retry,) = [event for event in events if event["event"] == "sonarqube.retry"]
-    assert retry["endpoint"] == "api/system/status"
+    assert retry["endpoint"] == "api/users/current"
     assert retry["attempt"] == 1
     assert retry["reason"] == "HTTP 503"
     assert TOKEN not in repr(events)
@@ -317,6 +321,7 @@ async def test_already_a_member_is_success(mocked: aioresponses, v1: V1Client) -
     )
 
     await v1.add_member(GroupRef("devs"), UserRef("alice"))
+    assert len(requests_to(mocked, "POST", "api/user_groups/add_user")) == 1
 
 
 async def test_replayed_delete_that_finds_nothing_succeeds(mocked: aioresponses, v1: V1Client) -> None:
@@ -329,6 +334,7 @@ async def test_replayed_delete_that_finds_nothing_succeeds(mocked: aioresponses,
     )
 
     await v1.delete_group(GroupRef("devs"))
+    assert len(requests_to(mocked, "POST", "api/user_groups/delete")) == 2
 
 
 async def test_first_attempt_not_found_on_delete_is_real(mocked: aioresponses, v1: V1Client) -> None:
@@ -395,7 +401,7 @@ async def test_aiohttp_silent_resend_counts_as_replay(
     server = await aiohttp_server(app)
     settings = SonarQubeSettings(sonar_url=AnyHttpUrl(str(server.make_url("/"))))
     transport = Transport.from_settings(settings, sleep=clock.sleep, clock=clock)
-    client = V2Client(transport, TOKEN, SonarVersion.parse("2025.6.0.115417"))
+    client = V2Client(transport, TOKEN, Capabilities.detect(SonarVersion.parse("2025.6.0.115417")))
 
     await client.delete_group(GroupRef("devs", "g1"))
     await transport.close()
@@ -412,17 +418,17 @@ async def test_unreachable_sonarqube_fails_fast_for_a_moment(
         aiohttp.client_reqrep.ConnectionKey("sonar.test", 80, False, True, None, None, None),  # noqa: FBT003 - aiohttp's positional key
         OSError(111, "Connection refused"),
     )
-    mocked.get(endpoint("api/system/status"), exception=refused, repeat=True)
+    mocked.get(endpoint("api/users/current"), exception=refused, repeat=True)
     with pytest.raises(Unavailable):
-        await v1.status()
-    sent = len(requests_to(mocked, "GET", "api/system/status"))
+        await v1.current_user()
+    sent = len(requests_to(mocked, "GET", "api/users/current"))
 
     with pytest.raises(Unavailable) as fast:
-        await v1.status()
-    assert len(requests_to(mocked, "GET", "api/system/status")) == sent  # nothing sent
+        await v1.current_user()
+    assert len(requests_to(mocked, "GET", "api/users/current")) == sent  # nothing sent
     assert fast.value.retry_after == pytest.approx(transport_module.KNOWN_DOWN_SECONDS, abs=1)
 
     clock.now += transport_module.KNOWN_DOWN_SECONDS
     mocked.clear()
-    mocked.get(endpoint("api/system/status"), **STATUS_OK)
-    assert await v1.status() == "UP"
+    mocked.get(endpoint("api/users/current"), **CALLER_OK)
+    assert (await v1.current_user()).login == "admin"

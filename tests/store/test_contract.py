@@ -113,8 +113,6 @@ async def test_unknown_ids_read_as_none(store: StateStore) -> None:
         pytest.param("user_name", "alice", "alicia", False, id="user_name-other"),
         pytest.param("sonar_login", "alice", "alice", True, id="sonar_login-same"),
         pytest.param("sonar_login", "alice", "Alice", False, id="sonar_login-case-exact"),
-        pytest.param("sonar_id", "AX-12", "AX-12", True, id="sonar_id-same"),
-        pytest.param("sonar_id", "AX-12", "ax-12", False, id="sonar_id-case-exact"),
         pytest.param("external_id", "Ext-1", "Ext-1", True, id="external_id-same"),
         pytest.param("external_id", "Ext-1", "EXT-1", False, id="external_id-case-exact"),
     ],
@@ -137,7 +135,6 @@ async def test_find_user(
         pytest.param("display_name", "Dev", "Devs", False, id="display_name-other"),
         pytest.param("sonar_name", "Developers", "Developers", True, id="sonar_name-same"),
         pytest.param("sonar_name", "Developers", "developers", False, id="sonar_name-case-exact"),
-        pytest.param("sonar_id", "AX-9", "AX-9", True, id="sonar_id-same"),
         pytest.param("external_id", "Ext-1", "Ext-1", True, id="external_id-same"),
         pytest.param("external_id", "Ext-1", "ext-1", False, id="external_id-case-exact"),
     ],
@@ -145,7 +142,7 @@ async def test_find_user(
 async def test_find_group(
     store: StateStore, make_group: MakeGroup, *, criterion: str, stored: str, query: str, found: bool
 ) -> None:
-    """displayName matches caseless; the SonarQube name, SonarQube id and externalId match exactly."""
+    """displayName matches caseless; the SonarQube name and externalId match exactly."""
     record = make_group("dev", **{criterion: stored})
     await store.insert_group(make_group("ops"))
     await store.insert_group(record)
@@ -397,18 +394,6 @@ async def test_memberships_are_idempotent_sets(
     assert {"g-dev"} == await store.groups_of("u-b")
 
 
-async def test_replace_members(store: StateStore, make_user: MakeUser, make_group: MakeGroup) -> None:
-    """replace_members leaves exactly the given members; an empty list clears the group."""
-    for key in ("a", "b", "c"):
-        await store.insert_user(make_user(key))
-    await store.insert_group(make_group("dev"))
-    await store.add_members("g-dev", ["u-a", "u-b"])
-    await store.replace_members("g-dev", ["u-b", "u-c", "u-c"])
-    assert {"u-b", "u-c"} == await store.members_of("g-dev")
-    await store.replace_members("g-dev", [])
-    assert set() == await store.members_of("g-dev")
-
-
 async def test_membership_changes_leave_the_group_record_alone(
     store: StateStore, make_user: MakeUser, make_group: MakeGroup
 ) -> None:
@@ -417,11 +402,11 @@ async def test_membership_changes_leave_the_group_record_alone(
     dev = make_group("dev")
     await store.insert_group(dev)
     await store.add_members("g-dev", ["u-a"])
-    await store.replace_members("g-dev", [])
+    await store.remove_members("g-dev", ["u-a"])
     assert dev == await store.get_group("g-dev")
 
 
-@pytest.mark.parametrize("operation", ["add_members", "remove_members", "replace_members"])
+@pytest.mark.parametrize("operation", ["add_members", "remove_members"])
 async def test_membership_of_unknown_group_is_not_found(
     store: StateStore, make_user: MakeUser, operation: str
 ) -> None:
@@ -432,9 +417,8 @@ async def test_membership_of_unknown_group_is_not_found(
     assert (caught.value.resource_type, caught.value.scim_ids) == ("Group", ("g-ghost",))
 
 
-@pytest.mark.parametrize("operation", ["add_members", "replace_members"])
 async def test_unknown_member_is_not_found_and_nothing_changes(
-    store: StateStore, make_user: MakeUser, make_group: MakeGroup, operation: str
+    store: StateStore, make_user: MakeUser, make_group: MakeGroup
 ) -> None:
     """Adding users the store does not hold raises StoreNotFound naming all of them; no member changes."""
     for key in ("a", "b"):
@@ -442,7 +426,7 @@ async def test_unknown_member_is_not_found_and_nothing_changes(
     await store.insert_group(make_group("dev"))
     await store.add_members("g-dev", ["u-a"])
     with pytest.raises(StoreNotFound) as caught:
-        await getattr(store, operation)("g-dev", ["u-b", "u-y", "u-x"])
+        await store.add_members("g-dev", ["u-b", "u-y", "u-x"])
     assert (caught.value.resource_type, caught.value.scim_ids) == ("User", ("u-x", "u-y"))
     assert {"u-a"} == await store.members_of("g-dev")
 
@@ -461,14 +445,14 @@ async def test_members_of_unknown_ids_are_empty(store: StateStore) -> None:
 
 
 async def test_large_membership(store: StateStore, make_user: MakeUser, make_group: MakeGroup) -> None:
-    """A group of a thousand members is added, read and replaced whole."""
+    """A group of a thousand members is added, read and emptied in two halves."""
     ids = [f"u-{n}" for n in range(1000)]
     for n in range(1000):
         await store.insert_user(make_user(str(n)))
     await store.insert_group(make_group("all"))
     await store.add_members("g-all", ids)
     assert set(ids) == await store.members_of("g-all")
-    await store.replace_members("g-all", ids[500:])
+    await store.remove_members("g-all", ids[:500])
     assert set(ids[500:]) == await store.members_of("g-all")
     await store.remove_members("g-all", ids)
     assert set() == await store.members_of("g-all")
@@ -555,14 +539,13 @@ async def test_audit_outlives_the_resource(store: StateStore, make_user: MakeUse
 
 
 # -- lifecycle ----------------------------------------------------------------------------------------------
-async def test_ping_and_close(store_url: str) -> None:
-    """ping succeeds on an open store; after close every call raises StoreError and close is harmless."""
+async def test_close(store_url: str, make_user: MakeUser) -> None:
+    """After close every call raises StoreError, and closing again is harmless."""
     opened = await open_store(store_url)
-    await opened.ping()
     await opened.close()
     await opened.close()
     with pytest.raises(StoreError, match="closed"):
-        await opened.ping()
+        await opened.insert_user(make_user("a"))
     with pytest.raises(StoreError, match="closed"):
         await opened.get_user("u-a")
 
@@ -585,7 +568,6 @@ async def test_reopen_keeps_everything(
         assert dev == await second.get_group("g-dev")
         assert {"u-alice"} == await second.members_of("g-dev")
         assert [event] == await second.audit_trail()
-        await second.ping()
     finally:
         await second.close()
 

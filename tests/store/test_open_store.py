@@ -71,7 +71,7 @@ async def test_open_store_relative_path_creates_directories(
     monkeypatch.chdir(tmp_path)
     store = await open_store("sqlite:///state/deep/bridge.db")
     try:
-        await store.ping()
+        assert await store.list_users(offset=0, limit=1) == ([], 0)
         assert isinstance(store, SqliteStore)
     finally:
         await store.close()
@@ -91,7 +91,7 @@ async def test_open_store_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(tmp_path)
     store = await open_store("sqlite://:memory:")
     try:
-        await store.ping()
+        assert await store.list_users(offset=0, limit=1) == ([], 0)
     finally:
         await store.close()
     assert not any(tmp_path.iterdir())  # noqa: ASYNC240 - a test's tmp dir listing

@@ -116,7 +116,7 @@ async def test_failed_migration_is_rolled_back(store: SqliteStore) -> None:
     assert "half_done" not in tables
     versions = [row[0] for row in await store._db.execute_fetchall("SELECT version FROM schema_version")]
     assert len(known) == max(versions)
-    await store.ping()
+    assert await store.list_users(offset=0, limit=1) == ([], 0)
 
 
 @pytest.mark.parametrize(
@@ -163,14 +163,6 @@ async def test_sqlite_errors_are_translated(store: SqliteStore) -> None:
     with pytest.raises(StoreError, match="read audit trail: no such table") as caught:
         await store.audit_trail()
     assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
-
-
-async def test_ping_fails_without_its_heartbeat_row(store: SqliteStore) -> None:
-    """ping reports a store that cannot complete its write."""
-    assert store._db is not None
-    await store._db.execute("DELETE FROM store_heartbeat")
-    with pytest.raises(StoreError, match="heartbeat"):
-        await store.ping()
 
 
 async def test_cancelled_write_leaves_the_store_usable(store: SqliteStore, make_user: MakeUser) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from scim_bridge.config import ConfigError, EmulatorSettings, FileSecret, SonarQubeSettings, load_settings
+from scim_bridge.config import ConfigError, FileSecret, SonarQubeSettings, load_settings
+from scim_bridge.emulator import EmulatorSettings
 
 
 def test_defaults_match_design() -> None:

@@ -12,13 +12,21 @@ from pydantic import AnyHttpUrl
 from scim_bridge.app import create_app
 from scim_bridge.config import BridgeSettings
 from scim_bridge.sonarqube import SonarQubeConnection
-from tests.support import ADMIN_TOKEN, Reply, Sonar, SonarFactory, read_payload
+from scim_bridge.store import StateStore, open_store
+from tests.support import (
+    ADMIN_TOKEN,
+    CURRENT_PROFILE,
+    PROFILES,
+    SCIM_JSON,
+    Reply,
+    Sonar,
+    SonarFactory,
+    read_payload,
+)
 
 if TYPE_CHECKING:
     import aiohttp
     from aiohttp.test_utils import TestServer
-
-SCIM_JSON = "application/scim+json"
 
 
 async def _no_sleep(_seconds: float) -> None:
@@ -29,12 +37,18 @@ class Bridge:
     """A running bridge seen as Entra sees it (bearer token, SCIM JSON), plus the emulator behind it."""
 
     def __init__(
-        self, server: TestServer, sonar: Sonar, http: aiohttp.ClientSession, settings: BridgeSettings
+        self,
+        server: TestServer,
+        sonar: Sonar,
+        http: aiohttp.ClientSession,
+        settings: BridgeSettings,
+        store: StateStore,
     ) -> None:
         self.server = server
         self.sonar = sonar
         self.http = http
         self.settings = settings
+        self.store = store  # the bridge's own state store, for looking inside
         self.token = ADMIN_TOKEN
 
     def url(self, path: str) -> str:
@@ -58,7 +72,7 @@ class Bridge:
             sent.setdefault("Authorization", f"Bearer {self.token if token == 'default' else token}")
         if json is not None:
             data = jsonlib.dumps(json)
-            sent.setdefault("Content-Type", "application/scim+json; charset=utf-8")
+            sent.setdefault("Content-Type", f"{SCIM_JSON}; charset=utf-8")
         async with self.http.request(method, self.url(path), data=data, params=params, headers=sent) as resp:
             text = await resp.text()
             body: Any = None
@@ -96,12 +110,12 @@ async def bridge_factory(
     aiohttp_server: Callable[..., Awaitable[TestServer]],
     http: aiohttp.ClientSession,
 ) -> AsyncIterator[BridgeFactory]:
-    """Start an emulator (`profile`, `saml`, other `EmulatorConfig` options under `emulator`) and a bridge
+    """Start an emulator (`profile`, `saml`, other `EmulatorSettings` options under `emulator`) and a bridge
     in front of it; other keyword arguments are `BridgeSettings` fields."""
-    connections: list[SonarQubeConnection] = []
+    opened: list[SonarQubeConnection | StateStore] = []
 
     async def start(
-        profile: str = "2025.6",
+        profile: str = CURRENT_PROFILE,
         *,
         saml: bool = True,
         emulator: Mapping[str, Any] | None = None,
@@ -111,13 +125,15 @@ async def bridge_factory(
         settings.setdefault("store", "sqlite://:memory:")
         bridge_settings = BridgeSettings(sonar_url=AnyHttpUrl(str(sonar.server.make_url("/"))), **settings)
         connection = await SonarQubeConnection.open(bridge_settings, sleep=_no_sleep)
-        connections.append(connection)
-        server = await aiohttp_server(create_app(bridge_settings, sonar=connection))
-        return Bridge(server, sonar, http, bridge_settings)
+        opened.append(connection)
+        store = await open_store(bridge_settings.store)
+        opened.append(store)
+        server = await aiohttp_server(create_app(bridge_settings, sonar=connection, store=store))
+        return Bridge(server, sonar, http, bridge_settings, store)
 
     yield start
-    for connection in connections:
-        await connection.close()
+    for collaborator in opened:
+        await collaborator.close()
 
 
 @pytest.fixture
@@ -129,7 +145,7 @@ async def bridge(bridge_factory: BridgeFactory) -> Bridge:
 # --- The Entra catalogue runs against every emulated SonarQube version ----------------------------------
 
 
-@pytest.fixture(params=("9.9", "10.8", "2025.6", "26.7"), ids=lambda profile: f"sq{profile}")
+@pytest.fixture(params=PROFILES, ids=lambda profile: f"sq{profile}")
 def entra_profile(request: pytest.FixtureRequest) -> str:
     """Each emulator profile in turn (tests.support.PROFILES): 9.9 speaks v1, the others v2."""
     profile: str = request.param

@@ -9,9 +9,7 @@ from structlog.testing import capture_logs
 
 from scim_bridge.sonarqube import Caller
 from scim_bridge.web.auth import VerdictCache, token_hash
-from scim_bridge.web.keys import STORE
-from tests.support import ADMIN_TOKEN
-from tests.web.conftest import SCIM_JSON
+from tests.support import ADMIN_TOKEN, SCIM_JSON, USER_SCHEMA
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -148,12 +146,12 @@ async def test_changes_are_recorded_under_the_actor_and_request_id(
     static = {"scim_tokens": ["scim-token"], "sonar_token": ADMIN_TOKEN} if mode == "static" else {}
     bridge = await bridge_factory(auth=mode, **static)
     token = "scim-token" if mode == "static" else bridge.token
-    user = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "carol"}
+    user = {"schemas": [USER_SCHEMA], "userName": "carol"}
 
     reply = await bridge.post("/Users", user, token=token, headers={"X-Request-Id": "req-42"})
 
     assert reply.status == 201
-    (event,) = await bridge.server.app[STORE].audit_trail(scim_id=reply.body["id"])
+    (event,) = await bridge.store.audit_trail(scim_id=reply.body["id"])
     assert (event.actor, event.request_id) == ("admin", "req-42")
 
 

@@ -11,6 +11,14 @@ import pytest
 
 from scim_bridge.config import BridgeSettings
 from scim_bridge.scim.patch import MAX_OPERATIONS
+from tests.support import (
+    ERROR_SCHEMA,
+    GROUP_SCHEMA,
+    ONE_PROFILE_PER_API,
+    PATCH_OP_SCHEMA,
+    SCIM_JSON,
+    USER_SCHEMA,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -18,25 +26,20 @@ if TYPE_CHECKING:
     from tests.support import Reply
     from tests.web.conftest import Bridge, BridgeFactory
 
-USER: Final = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP: Final = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_OP: Final = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-ERROR: Final = "urn:ietf:params:scim:api:messages:2.0:Error"
-SCIM_JSON: Final = "application/scim+json"
 MAX_BODY: Final = BridgeSettings.model_fields["max_body_bytes"].default
 STALE: Final = 'W/"999"'
 
 
 def user(**attributes: Any) -> dict[str, Any]:
-    return {"schemas": [USER], **attributes}
+    return {"schemas": [USER_SCHEMA], **attributes}
 
 
 def group(**attributes: Any) -> dict[str, Any]:
-    return {"schemas": [GROUP], **attributes}
+    return {"schemas": [GROUP_SCHEMA], **attributes}
 
 
 def patch(*operations: Any) -> dict[str, Any]:
-    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+    return {"schemas": [PATCH_OP_SCHEMA], "Operations": list(operations)}
 
 
 def assert_scim_error(reply: Reply, status: int, scim_type: str | None, detail: str) -> None:
@@ -48,7 +51,7 @@ def assert_scim_error(reply: Reply, status: int, scim_type: str | None, detail: 
     assert reply.headers.get("Content-Type", "").partition(";")[0].strip() == SCIM_JSON, reply.headers
     body = reply.body
     assert isinstance(body, dict), reply
-    assert body["schemas"] == [ERROR], body
+    assert body["schemas"] == [ERROR_SCHEMA], body
     assert body["status"] == str(status), body
     assert body.get("scimType") == scim_type, body
     assert isinstance(body.get("detail"), str), body
@@ -279,17 +282,17 @@ BAD_REQUESTS = [
         "/Users/{user}",
         body={"schemas": ["urn:x"], "Operations": [{"op": "add", "path": "title", "value": "x"}]},
         scim_type="invalidSyntax",
-        detail=PATCH_OP,
+        detail=PATCH_OP_SCHEMA,
     ),
     invalid_value(
         "patch-operations-not-a-list",
         "PATCH",
         "/Users/{user}",
-        {"schemas": [PATCH_OP], "Operations": "replace"},
+        {"schemas": [PATCH_OP_SCHEMA], "Operations": "replace"},
         "Operations",
     ),
     invalid_value(
-        "patch-operations-missing", "PATCH", "/Users/{user}", {"schemas": [PATCH_OP]}, "operations"
+        "patch-operations-missing", "PATCH", "/Users/{user}", {"schemas": [PATCH_OP_SCHEMA]}, "operations"
     ),
     invalid_value(
         "patch-add-without-value",
@@ -509,19 +512,19 @@ async def test_unknown_attributes_are_ignored(bridge: Bridge, path: str, body: d
     "body",
     [
         pytest.param({"userName": "bob"}, id="missing-schemas"),
-        pytest.param({"schemas": [GROUP], "userName": "bob"}, id="another-resource-schema"),
+        pytest.param({"schemas": [GROUP_SCHEMA], "userName": "bob"}, id="another-resource-schema"),
         pytest.param(
             {"schemas": ["urn:ietf:params:scim:schemas:core:2.0User"], "userName": "bob"}, id="misspelt"
         ),
     ],
 )
 async def test_resource_schemas_are_not_validated_strictly(bridge: Bridge, body: dict[str, Any]) -> None:
-    """Entra reference D1 ("do not validate `schemas` strictly"): the endpoint says what the resource is, and
+    """docs/entra.md E2 (`schemas` is not validated strictly): the endpoint says what the resource is, and
     the answer carries the right schema."""
     reply = await bridge.post("/Users", body)
 
     assert reply.status == 201, reply
-    assert reply.body["schemas"] == [USER]
+    assert reply.body["schemas"] == [USER_SCHEMA]
     assert reply.body["userName"] == "bob"
 
 
@@ -535,8 +538,8 @@ async def test_a_bare_email_string_is_read_as_one_email(bridge: Bridge) -> None:
 
 @pytest.mark.parametrize("path", ["name.nope", "fooBar", "urn:example:custom:2.0:User:badge"])
 async def test_unknown_patch_paths_are_ignored(bridge: Bridge, path: str) -> None:
-    """A PATCH on an attribute no schema defines is dropped like an unknown POST attribute (Entra policy, D7):
-    200 with the user unchanged, and no SonarQube write."""
+    """A PATCH on an attribute no schema defines is dropped like an unknown POST attribute
+    (docs/entra.md E12): 200 with the user unchanged, and no SonarQube write."""
     ids = await seed(bridge)
     before = await bridge.get(f"/Users/{ids['user']}")
     await bridge.sonar.control.clear_journal()
@@ -588,7 +591,7 @@ RENAME: Final = {"op": "replace", "path": "displayName", "value": "Changed"}
         ),
     ],
 )
-@pytest.mark.parametrize("profile", ["9.9", "2025.6"])
+@pytest.mark.parametrize("profile", ONE_PROFILE_PER_API)
 async def test_a_patch_with_one_invalid_operation_changes_nothing(
     bridge_factory: BridgeFactory, profile: str, operations: list[dict[str, Any]], status: int
 ) -> None:
@@ -603,14 +606,14 @@ async def test_a_patch_with_one_invalid_operation_changes_nothing(
     reply = await bridge.patch(f"/Users/{ids['user']}", patch(*operations))
 
     assert reply.status == status, reply
-    assert reply.body["schemas"] == [ERROR]
+    assert reply.body["schemas"] == [ERROR_SCHEMA]
     assert await sonar_writes(bridge) == []
     alice = await bridge.sonar.user_state("alice")
     assert (alice["name"], alice["active"]) == ("Alice", True)
     assert (await bridge.get(f"/Users/{ids['user']}")).body == before.body
 
 
-@pytest.mark.parametrize("profile", ["9.9", "2025.6"])
+@pytest.mark.parametrize("profile", ONE_PROFILE_PER_API)
 async def test_a_group_patch_with_an_unknown_member_changes_nothing(
     bridge_factory: BridgeFactory, profile: str
 ) -> None:
@@ -669,7 +672,9 @@ async def test_a_body_over_the_limit_is_a_scim_413(bridge: Bridge, framing: str)
     """A body over `max_body_bytes` (1 MiB by default) is refused with 413 as a SCIM Error, however it is
     framed, and nothing is created."""
     oversized = (
-        (b'{"schemas": ["%s"], "userName": "big", "title": "' % USER.encode()) + b"x" * MAX_BODY + b'"}'
+        (b'{"schemas": ["%s"], "userName": "big", "title": "' % USER_SCHEMA.encode())
+        + b"x" * MAX_BODY
+        + b'"}'
     )
     data: Any = io.BytesIO(oversized) if framing == "content-length" else _chunks(oversized)
     headers = {"Authorization": f"Bearer {bridge.token}", "Content-Type": SCIM_JSON}
@@ -681,7 +686,7 @@ async def test_a_body_over_the_limit_is_a_scim_413(bridge: Bridge, framing: str)
 
     assert status == 413
     assert reply_headers["Content-Type"].startswith(SCIM_JSON)
-    assert reply_body["schemas"] == [ERROR]
+    assert reply_body["schemas"] == [ERROR_SCHEMA]
     assert reply_body["status"] == "413"
     assert str(MAX_BODY) in reply_body["detail"]
     assert (await bridge.get("/Users", params={"filter": 'userName eq "big"'})).body["totalResults"] == 0

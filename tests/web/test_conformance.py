@@ -15,6 +15,8 @@ import pytest
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import CheckResult, Status, check_server
 
+from tests.support import ONE_PROFILE_PER_API, PATCH_OP_SCHEMA, PROFILES, USER_SCHEMA
+
 if TYPE_CHECKING:
     from tests.web.conftest import BridgeFactory
 
@@ -35,7 +37,7 @@ def _describe(result: CheckResult) -> str:
     return f"{result.status.name} {where}{result.title}: {result.reason}\n    data: {result.data!r}"
 
 
-@pytest.mark.parametrize("profile", ["9.9", "10.8", "2025.6", "26.7"])
+@pytest.mark.parametrize("profile", PROFILES)
 async def test_scim2_tester_finds_no_error(bridge_factory: BridgeFactory, profile: str) -> None:
     """scim2-tester reports no ERROR or CRITICAL result against the bridge, whatever the SonarQube version."""
     bridge = await bridge_factory(profile)
@@ -47,17 +49,12 @@ async def test_scim2_tester_finds_no_error(bridge_factory: BridgeFactory, profil
     )
 
 
-PROFILES = ["9.9", "10.8", "2025.6", "26.7"]
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-
-
 @pytest.mark.parametrize("profile", PROFILES)
 async def test_a_deleted_user_is_gone_for_every_operation(
     bridge_factory: BridgeFactory, profile: str
 ) -> None:
-    """RFC 7644 §3.6 and DESIGN §4: after DELETE, every operation on the user's id answers 404, though the
-    SonarQube account is only deactivated (SonarQube cannot delete users)."""
+    """RFC 7644 §3.6 and docs/provisioning.md: after DELETE, every operation on the user's id answers 404,
+    though the SonarQube account is only deactivated (SonarQube cannot delete users)."""
     bridge = await bridge_factory(profile)
     created = await bridge.post("/Users", {"schemas": [USER_SCHEMA], "userName": "alice"})
     path = f"/Users/{created.body['id']}"
@@ -67,7 +64,8 @@ async def test_a_deleted_user_is_gone_for_every_operation(
         "GET": await bridge.get(path),
         "PUT": await bridge.put(path, {"schemas": [USER_SCHEMA], "userName": "alice"}),
         "PATCH": await bridge.patch(
-            path, {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}
+            path,
+            {"schemas": [PATCH_OP_SCHEMA], "Operations": [{"op": "replace", "path": "title", "value": "x"}]},
         ),
         "DELETE": await bridge.delete(path),
     }
@@ -76,7 +74,7 @@ async def test_a_deleted_user_is_gone_for_every_operation(
     assert (await bridge.sonar.user_state("alice"))["active"] is False
 
 
-@pytest.mark.parametrize("profile", ["9.9", "2025.6"])
+@pytest.mark.parametrize("profile", ONE_PROFILE_PER_API)
 async def test_removing_active_leaves_it_unassigned(bridge_factory: BridgeFactory, profile: str) -> None:
     """RFC 7644 §3.5.2.2: `remove active` leaves the attribute unassigned; it must not reactivate a
     deactivated SonarQube account (scim2-tester's check_remove_attribute)."""
@@ -85,7 +83,7 @@ async def test_removing_active_leaves_it_unassigned(bridge_factory: BridgeFactor
     path = f"/Users/{created.body['id']}"
 
     reply = await bridge.patch(
-        path, {"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "active"}]}
+        path, {"schemas": [PATCH_OP_SCHEMA], "Operations": [{"op": "remove", "path": "active"}]}
     )
 
     assert reply.status == 200, reply

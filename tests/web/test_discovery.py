@@ -6,12 +6,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.web.conftest import SCIM_JSON
+from tests.support import ENTERPRISE_USER_SCHEMA, ERROR_SCHEMA, GROUP_SCHEMA, SCIM_JSON, USER_SCHEMA
 
 if TYPE_CHECKING:
     from tests.web.conftest import Bridge
-
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 @pytest.mark.parametrize(
@@ -20,7 +18,7 @@ ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
         ("/ServiceProviderConfig", "ServiceProviderConfig", "/ServiceProviderConfig"),
         ("/ResourceTypes/User", "ResourceType", "/ResourceTypes/User"),
         ("/ResourceTypes/group", "ResourceType", "/ResourceTypes/Group"),
-        (f"/Schemas/{ENTERPRISE_USER}", "Schema", f"/Schemas/{ENTERPRISE_USER}"),
+        (f"/Schemas/{ENTERPRISE_USER_SCHEMA}", "Schema", f"/Schemas/{ENTERPRISE_USER_SCHEMA}"),
     ],
     ids=["service-provider-config", "resource-type", "resource-type-any-case", "schema-urn"],
 )
@@ -40,11 +38,7 @@ async def test_discovery_document(bridge: Bridge, path: str, resource_type: str,
         ("/ResourceTypes", ["User", "Group"]),
         (
             "/Schemas",
-            [
-                "urn:ietf:params:scim:schemas:core:2.0:User",
-                ENTERPRISE_USER,
-                "urn:ietf:params:scim:schemas:core:2.0:Group",
-            ],
+            [USER_SCHEMA, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA],
         ),
     ],
     ids=["resource-types", "schemas"],
@@ -78,7 +72,7 @@ async def test_service_provider_config_advertises_what_is_supported(bridge: Brid
 
 @pytest.mark.parametrize("accept", [None, "text/html", "application/xml"], ids=["none", "html", "xml"])
 async def test_no_accept_header_is_required(bridge: Bridge, accept: str | None) -> None:
-    """Whatever Accept says, or without one, the answer is SCIM JSON (Entra sends none; reference Q22)."""
+    """Whatever Accept says, or without one, the answer is SCIM JSON (Entra sends none; docs/entra.md Q22)."""
     headers = {"Authorization": f"Bearer {bridge.token}"}
     if accept is not None:
         headers["Accept"] = accept
@@ -114,12 +108,13 @@ async def test_unknown_discovery_document_is_a_scim_404(bridge: Bridge, path: st
     ids=["bulk", "me-get", "me-patch", "search-all", "search-users", "search-groups"],
 )
 async def test_unsupported_endpoints_are_501(bridge: Bridge, method: str, path: str) -> None:
-    """/Bulk and /Me (any method, DESIGN §3) and POST searches (RFC 7644 §3.4.3) answer 501 SCIM errors."""
+    """/Bulk and /Me (any method, docs/entra.md E18) and POST searches (RFC 7644 §3.4.3) answer 501 SCIM
+    errors."""
     reply = await bridge.request(method, path, json={"schemas": []})
 
     assert reply.status == 501
     assert reply.headers["Content-Type"].startswith(SCIM_JSON)
-    assert reply.body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert reply.body["schemas"] == [ERROR_SCHEMA]
     assert f"{method} {path} is not supported" in reply.body["detail"]
 
 

@@ -1,4 +1,4 @@
-"""Entra ID's group requests (entra-id-provisioning.md §a A1, A8-A14 and the group quirks of §b) sent to the
+"""Entra ID's group requests (docs/entra.md A1, A8-A14 and the group quirks) sent to the
 bridge in both PATCH dialects, on every emulated SonarQube version, each result read back from SonarQube."""
 
 from __future__ import annotations
@@ -8,14 +8,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from tests.support import read_payload
-from tests.web.test_entra_users import (
+from tests.support import GROUP_SCHEMA, LIST_RESPONSE_SCHEMA, PATCH_OP_SCHEMA, read_payload
+from tests.web.entra import (
     ADELE,
     EMPTY_LIST,
-    GROUP_SCHEMA,
-    LIST_RESPONSE,
     MEGAN,
-    PATCH_OP,
     create_group,
     create_user,
     dialects,
@@ -73,7 +70,7 @@ def member_ids(group: dict[str, Any]) -> set[str]:
 
 
 async def test_a1_group_probe_gets_exactly_an_empty_list(entra: Bridge) -> None:
-    """The Groups probe (`excludedAttributes=members`, `displayName eq "<GUID>"`) gets §A1's empty list."""
+    """The Groups probe (`excludedAttributes=members`, `displayName eq "<GUID>"`) gets A1's empty list."""
     await entra.sonar.control.clear_journal()
     reply = await entra.get("/Groups", params=read_payload("entra/a1-probe-groups-query"))
     assert expect(reply, 200) == EMPTY_LIST
@@ -92,7 +89,7 @@ async def test_a8_match_group_by_display_name_without_members(entra: Bridge, val
         ),
         200,
     )
-    assert body["schemas"] == [LIST_RESPONSE]
+    assert body["schemas"] == [LIST_RESPONSE_SCHEMA]
     assert body["totalResults"] == 1
     (found,) = body["Resources"]
     assert found["id"] == group["id"]
@@ -253,7 +250,7 @@ async def test_a12_unknown_member_refuses_the_whole_patch(entra: Bridge) -> None
     group = await create_group(entra, DEVS)
     adele = await create_user(entra)
     body = {
-        "schemas": [PATCH_OP],
+        "schemas": [PATCH_OP_SCHEMA],
         "Operations": [
             {"op": "Add", "path": "members", "value": [{"$ref": None, "value": adele["id"]}]},
             {"op": "Add", "path": "members", "value": [{"$ref": None, "value": "7d9c0a51-no-such-user"}]},

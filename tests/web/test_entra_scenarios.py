@@ -1,4 +1,4 @@
-"""Entra ID provisioning sequences across several requests (entra-id-provisioning.md §c): cycles, soft delete
+"""Entra ID provisioning sequences across several requests (docs/entra.md E6-E11): cycles, soft delete
 and restore, renames, adoption of existing SonarQube accounts, retries, and the bridge's protections."""
 
 from __future__ import annotations
@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from tests.support import read_payload
-from tests.web.test_entra_users import (
+from tests.support import ENTERPRISE_USER_SCHEMA, read_payload
+from tests.web.entra import (
     ADELE,
     EMPTY_LIST,
-    ENTERPRISE,
     MEGAN,
     NESTOR,
     assert_saml_link,
@@ -103,9 +102,9 @@ async def test_initial_cycle_then_a_second_cycle_with_nothing_to_change(
     for body in desired:
         found = only(await find(entra, "Users", f'userName eq "{body["userName"]}"'))
         assert found["id"] == ids[body["userName"]]
-        echoed(found, body, *(key for key in (*COMPARED, ENTERPRISE) if key in body))
+        echoed(found, body, *(key for key in (*COMPARED, ENTERPRISE_USER_SCHEMA) if key in body))
     adele = only(await find(entra, "Users", f'userName eq "{ADELE}"'))
-    assert adele[ENTERPRISE]["manager"] == {"value": ids[MEGAN]}
+    assert adele[ENTERPRISE_USER_SCHEMA]["manager"] == {"value": ids[MEGAN]}
     found_group = only(await find(entra, "Groups", f'displayName eq "{DEVS}"', excludedAttributes="members"))
     assert (found_group["id"], found_group["externalId"]) == (group["id"], group["externalId"])
     assert await sonar_writes(entra) == []

@@ -1,102 +1,58 @@
-"""Entra ID's user requests (entra-id-provisioning.md §a A1-A7, A15-A17 and the user quirks of §b) sent to the
+"""Entra ID's user requests (docs/entra.md A1-A7, A15-A17 and the user quirks) sent to the
 bridge in both PATCH dialects, on every emulated SonarQube version, each result read back from SonarQube.
 
-The helpers at the top are shared by the group and scenario modules of this catalogue.
+The helpers shared with the group and scenario modules of this catalogue are in tests/web/entra.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.support import read_payload
+from tests.support import (
+    ENTERPRISE_USER_SCHEMA,
+    GROUP_SCHEMA,
+    LIST_RESPONSE_SCHEMA,
+    PATCH_OP_SCHEMA,
+    USER_SCHEMA,
+    read_payload,
+)
+from tests.web.entra import (
+    ADELE,
+    DIALECTS,
+    EMPTY_LIST,
+    MEGAN,
+    NESTOR,
+    assert_saml_link,
+    create_user,
+    dialects,
+    echoed,
+    entra_payload,
+    expect,
+    expect_error,
+    find,
+    get_user,
+    patch_user,
+    sonar_groups_of,
+    sonar_user,
+    sonar_users,
+    sonar_writes,
+    user_body,
+    valid_login,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from tests.support import Reply
     from tests.web.conftest import Bridge, BridgeFactory
 
-SCIM_JSON: Final = "application/scim+json"
-LIST_RESPONSE: Final = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-ERROR: Final = "urn:ietf:params:scim:api:messages:2.0:Error"
-USER_SCHEMA: Final = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA: Final = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE: Final = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-PATCH_OP: Final = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-EMPTY_LIST: Final = {
-    "schemas": [LIST_RESPONSE],
-    "totalResults": 0,
-    "Resources": [],
-    "startIndex": 1,
-    "itemsPerPage": 0,
-}
-"""Entra's expected answer to a filter that matches nothing, exactly as §A1 shows it."""
 
-ADELE: Final = "adele.vance@contoso.example"
-MEGAN: Final = "megan.bowen@contoso.example"
-NESTOR: Final = "nestor.wilke@contoso.example"
-DIALECTS: Final = ("default", "flag")
-
-# --- shared helpers ---------------------------------------------------------------------------------------
-
-
-def expect(reply: Reply, status: int) -> Any:
-    """The body of an answer that must have `status`; every answer with a body is `application/scim+json`."""
-    assert reply.status == status, f"expected {status}, got {reply!r}"
-    if status == 204:
-        assert reply.body is None, reply
-        return None
-    content_type = reply.headers.get("Content-Type", "")
-    assert content_type.split(";")[0].strip() == SCIM_JSON, content_type
-    return reply.body
-
-
-def expect_error(reply: Reply, status: int | None = None, scim_type: str | None = None) -> str:
-    """The `detail` of a SCIM Error: `status` if given, else any 4xx but 401/404; `scimType` if given."""
-    if status is None:
-        assert 400 <= reply.status < 500, reply
-        assert reply.status not in {401, 404}, reply
-    body = expect(reply, status or reply.status)
-    assert body["schemas"] == [ERROR], body
-    assert str(body["status"]) == str(reply.status), body
-    if scim_type is not None:
-        assert body.get("scimType") == scim_type, body
-    detail: str = body.get("detail") or ""
-    return detail
-
-
-def expect_protection(reply: Reply, name: str) -> None:
-    """A refusal by one of the bridge's protections: a 4xx SCIM error that names the protected object."""
-    detail = expect_error(reply)
-    assert "protect" in detail.lower(), detail
-    assert name in detail, detail
-
-
-def dialects(stem: str) -> list[Any]:
-    """`entra/<stem>-default` and `entra/<stem>-flag`, as parameters with readable ids."""
-    return [pytest.param(f"entra/{stem}-{dialect}", id=dialect) for dialect in DIALECTS]
-
-
-def with_ids(body: Any, ids: Mapping[str, str]) -> Any:
-    """A payload with its placeholder ids (`u-adele`, `g-devs`...) replaced by the bridge's real ids."""
-    text = json.dumps(body)
-    for placeholder, real in ids.items():
-        text = text.replace(placeholder, real)
-    return json.loads(text)
-
-
-def entra_payload(name: str, **ids: str) -> Any:
-    """A payload of the corpus with placeholders replaced: `entra_payload("entra/a12-…", u_adele=id)`."""
-    return with_ids(read_payload(name), {key.replace("_", "-"): value for key, value in ids.items()})
+# --- helpers of this module -------------------------------------------------------------------------------
 
 
 def strip_nulls(value: Any) -> Any:
-    """A body as Entra's current engine would send it: explicit nulls omitted (§A4, Q21)."""
+    """A body as Entra's current engine would send it: explicit nulls omitted (docs/entra.md A4, Q21)."""
     if isinstance(value, dict):
         return {key: strip_nulls(item) for key, item in value.items() if item is not None}
     if isinstance(value, list):
@@ -104,141 +60,16 @@ def strip_nulls(value: Any) -> Any:
     return value
 
 
-def user_body(user_name: str = ADELE, **changes: Any) -> dict[str, Any]:
-    """Entra's default create body (A4) for `user_name`; a change to None drops that attribute."""
-    body: dict[str, Any] = read_payload("entra/a4-create-user")
-    if user_name != ADELE:
-        local = user_name.partition("@")[0]
-        given, _, family = local.partition(".")
-        display = f"{given.title()} {family.title()}".strip()
-        body |= {
-            "userName": user_name,
-            "externalId": local,
-            "displayName": display,
-            "emails": [{"primary": True, "type": "work", "value": user_name}],
-            "name": {"formatted": display, "givenName": given.title(), "familyName": family.title() or "X"},
-        }
-    for key, value in changes.items():
-        if value is None:
-            body.pop(key, None)
-        else:
-            body[key] = value
-    return body
-
-
-async def create_user(bridge: Bridge, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """POST a user (A4) and return the created resource."""
-    created: dict[str, Any] = expect(await bridge.post("/Users", body or user_body()), 201)
-    return created
-
-
-async def create_group(bridge: Bridge, display_name: str = "Sonar Developers") -> dict[str, Any]:
-    """POST a group as Entra does (A10: ADSCIM schema URN, no members) and return the created resource."""
-    body = read_payload("entra/a10-create-group") | {"displayName": display_name}
-    created: dict[str, Any] = expect(await bridge.post("/Groups", body), 201)
-    return created
-
-
-async def find(bridge: Bridge, resource: str, expression: str, **params: str) -> list[dict[str, Any]]:
-    """The resources a `filter` query returns (A2, A8), checked to be a ListResponse."""
-    body = expect(await bridge.get(f"/{resource}", params={"filter": expression, **params}), 200)
-    assert body["schemas"] == [LIST_RESPONSE], body
-    assert body["totalResults"] == len(body["Resources"]), body
-    found: list[dict[str, Any]] = body["Resources"]
-    return found
-
-
-def only(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    """The one resource a matching query must return (more than one is `DuplicateTargetEntries` for Entra)."""
-    assert len(resources) == 1, resources
-    return resources[0]
-
-
-async def get_user(bridge: Bridge, scim_id: str) -> dict[str, Any]:
-    """GET /Users/{id} (A3)."""
-    user: dict[str, Any] = expect(await bridge.get(f"/Users/{scim_id}"), 200)
-    return user
-
-
-async def patch_user(bridge: Bridge, scim_id: str, body: Any) -> dict[str, Any]:
-    """PATCH /Users/{id} (A5): 200 with the whole resource."""
-    user: dict[str, Any] = expect(await bridge.patch(f"/Users/{scim_id}", body), 200)
-    assert user["id"] == scim_id, user
-    assert USER_SCHEMA in user["schemas"], user
-    return user
-
-
-async def sonar_users(bridge: Bridge) -> list[dict[str, Any]]:
-    users: list[dict[str, Any]] = (await bridge.sonar.control.state())["users"]
-    return users
-
-
-async def sonar_user(bridge: Bridge, user_name: str) -> dict[str, Any]:
-    """The one SonarQube user behind a SCIM `userName`: its SAML external login, or its login."""
-    users = await sonar_users(bridge)
-    matches = [
-        user
-        for user in users
-        if (user["externalProvider"] == "saml" and user["externalLogin"] == user_name)
-        or user["login"] == user_name
-    ]
-    assert len(matches) == 1, f"{user_name}: {matches}"
-    return matches[0]
-
-
-async def sonar_groups_of(bridge: Bridge, login: str) -> set[str]:
-    """The names of the SonarQube groups `login` is a member of."""
-    memberships = (await bridge.sonar.control.state())["memberships"]
-    return {entry["group"] for entry in memberships if entry["login"] == login}
-
-
-async def sonar_members(bridge: Bridge, group: str) -> set[str]:
-    """The logins of the members of SonarQube group `group`."""
-    memberships = (await bridge.sonar.control.state())["memberships"]
-    return {entry["login"] for entry in memberships if entry["group"] == group}
-
-
-async def sonar_group_names(bridge: Bridge) -> set[str]:
-    return {group["name"] for group in (await bridge.sonar.control.state())["groups"]}
-
-
-async def sonar_writes(bridge: Bridge) -> list[dict[str, Any]]:
-    """Every SonarQube call since the journal was last cleared that could change something."""
-    return [entry for entry in await bridge.sonar.control.journal() if entry["method"] != "GET"]
-
-
-def assert_saml_link(sonar: Mapping[str, Any], user_name: str, profile: str) -> None:
-    """SonarQube will match this user at SAML login: provider `saml`, external login (and id) = `userName`."""
-    assert sonar["externalProvider"] == "saml", sonar
-    assert sonar["externalLogin"] == user_name, sonar
-    assert sonar["local"] is False, sonar
-    if profile != "10.8":  # 10.8's v2 PATCH ignores externalId; 9.9 copies the external login into it
-        assert sonar["externalId"] == user_name, sonar
-
-
 def sonar_keeps_name_and_email(profile: str) -> bool:
     """9.9's v1 API cannot change a SAML-linked user's name or e-mail; the bridge keeps them in its store."""
     return profile != "9.9"
-
-
-def valid_login(login: str, profile: str) -> bool:
-    """A login SonarQube `profile` accepts (reference §9.1; v2 takes at most 100 characters)."""
-    first = "[A-Za-z0-9]" if profile == "9.9" else "[A-Za-z0-9_]"
-    limit = 255 if profile == "9.9" else 100
-    return len(login) <= limit and re.fullmatch(first + r"[A-Za-z0-9_.@\-]+", login) is not None
-
-
-def echoed(resource: Mapping[str, Any], sent: Mapping[str, Any], *keys: str) -> None:
-    """Entra needs each value back exactly as sent, or it re-PATCHes it every cycle (§A2)."""
-    for key in keys:
-        assert resource.get(key) == sent[key], f"{key}: sent {sent[key]!r}, got {resource.get(key)!r}"
 
 
 # --- A1, A2, A3: probe, match, retrieve ------------------------------------------------------------------
 
 
 async def test_a1_test_connection_probe_gets_exactly_an_empty_list(entra: Bridge) -> None:
-    """Test Connection's `userName eq "<random GUID>"`: 200, §A1's empty ListResponse, nothing written."""
+    """Test Connection's `userName eq "<random GUID>"`: 200, A1's empty ListResponse, nothing written."""
     await entra.sonar.control.clear_journal()
     reply = await entra.get("/Users", params=read_payload("entra/a1-probe-users-query"))
     assert expect(reply, 200) == EMPTY_LIST
@@ -306,7 +137,8 @@ async def test_a2_external_id_filter_is_case_exact(entra: Bridge) -> None:
     ids=["userName", "externalId", "work-email"],
 )
 async def test_a2_query_without_match_is_an_empty_list(entra: Bridge, expression: str) -> None:
-    """A matching query that finds nothing is 200 with an empty ListResponse, never 400 or 404 (§A1)."""
+    """A matching query that finds nothing is 200 with an empty ListResponse, never 400 or 404
+    (docs/entra.md E3)."""
     await create_user(entra)
     assert expect(await entra.get("/Users", params={"filter": expression}), 200) == EMPTY_LIST
 
@@ -358,8 +190,17 @@ async def test_a4_create_with_enterprise_extension_echoes_every_attribute(entra:
     """Attributes SonarQube cannot hold (title, phones, enterprise extension) come back exactly as sent."""
     sent = read_payload("entra/a4-create-user-enterprise")
     created = await create_user(entra, sent)
-    assert ENTERPRISE in created["schemas"]
-    keys = ("userName", "externalId", "displayName", "title", "emails", "name", "phoneNumbers", ENTERPRISE)
+    assert ENTERPRISE_USER_SCHEMA in created["schemas"]
+    keys = (
+        "userName",
+        "externalId",
+        "displayName",
+        "title",
+        "emails",
+        "name",
+        "phoneNumbers",
+        ENTERPRISE_USER_SCHEMA,
+    )
     echoed(created, sent, *keys)
     echoed(await get_user(entra, created["id"]), sent, *keys)
     sonar = await entra.sonar.user_state(MEGAN)
@@ -372,7 +213,7 @@ async def test_a4_legacy_body_with_nulls_and_a_malformed_urn(entra: Bridge, entr
     created = await create_user(entra, sent)
     expected = strip_nulls(sent)
     echoed(created, expected, "userName", "externalId", "displayName", "emails", "name", "addresses")
-    echoed(created, expected, "phoneNumbers", ENTERPRISE)
+    echoed(created, expected, "phoneNumbers", ENTERPRISE_USER_SCHEMA)
     assert "nickName" not in created
     sonar = await entra.sonar.user_state("lee.gu@contoso.example")
     assert (sonar["name"], sonar["email"], sonar["active"]) == ("Lee Gu", "lee.gu@contoso.example", True)
@@ -398,8 +239,8 @@ async def test_q13_manager_as_a_string_in_create(entra: Bridge) -> None:
     megan = await create_user(entra, user_body(MEGAN))
     sent = entra_payload("entra/a4-create-user-manager-string", u_megan=megan["id"])
     created = await create_user(entra, sent)
-    assert created[ENTERPRISE]["manager"] == {"value": megan["id"]}
-    assert (await get_user(entra, created["id"]))[ENTERPRISE]["manager"] == {"value": megan["id"]}
+    assert created[ENTERPRISE_USER_SCHEMA]["manager"] == {"value": megan["id"]}
+    assert (await get_user(entra, created["id"]))[ENTERPRISE_USER_SCHEMA]["manager"] == {"value": megan["id"]}
     sonar = await entra.sonar.user_state(NESTOR)
     assert sonar["name"] == NESTOR  # no displayName and no name: SonarQube's name is the userName
 
@@ -576,7 +417,10 @@ async def test_a5_rename_user_name(entra: Bridge, entra_profile: str, name: str)
 async def test_q1_q6_op_in_any_case(entra: Bridge, entra_profile: str, op: str) -> None:
     """`op` in any case: Entra's `Replace`/`Add` (default), `replace` (flag), or any other spelling."""
     created = await create_user(entra)
-    body = {"schemas": [PATCH_OP], "Operations": [{"op": op, "path": "displayName", "value": "Adele V."}]}
+    body = {
+        "schemas": [PATCH_OP_SCHEMA],
+        "Operations": [{"op": op, "path": "displayName", "value": "Adele V."}],
+    }
     assert (await patch_user(entra, created["id"], body))["displayName"] == "Adele V."
     if sonar_keeps_name_and_email(entra_profile):
         assert (await entra.sonar.user_state(ADELE))["name"] == "Adele V."
@@ -636,10 +480,10 @@ async def test_q12_enterprise_attribute_by_urn_path(entra: Bridge, name: str) ->
     """`urn:…:enterprise:2.0:User:department` (path, or a flag value key) lands under the extension key."""
     created = await create_user(entra)
     patched = await patch_user(entra, created["id"], read_payload(name))
-    assert patched[ENTERPRISE]["department"] == "Retail"
-    assert ENTERPRISE in patched["schemas"]
-    assert not any(key.endswith(":department") for key in patched if key != ENTERPRISE)
-    assert (await get_user(entra, created["id"]))[ENTERPRISE] == {"department": "Retail"}
+    assert patched[ENTERPRISE_USER_SCHEMA]["department"] == "Retail"
+    assert ENTERPRISE_USER_SCHEMA in patched["schemas"]
+    assert not any(key.endswith(":department") for key in patched if key != ENTERPRISE_USER_SCHEMA)
+    assert (await get_user(entra, created["id"]))[ENTERPRISE_USER_SCHEMA] == {"department": "Retail"}
 
 
 async def test_q7_path_less_operation_with_dotted_and_urn_keys(entra: Bridge, entra_profile: str) -> None:
@@ -648,12 +492,16 @@ async def test_q7_path_less_operation_with_dotted_and_urn_keys(entra: Bridge, en
     patched = await patch_user(entra, created["id"], read_payload("entra/a5-pathless-dotted-flag"))
     assert patched["displayName"] == "Adele V."
     assert patched["name"] == {"givenName": "Adele", "familyName": "Vance"}
-    assert patched[ENTERPRISE] == {"department": "Marketing", "employeeNumber": "2049", "costCenter": "CC-7"}
+    assert patched[ENTERPRISE_USER_SCHEMA] == {
+        "department": "Marketing",
+        "employeeNumber": "2049",
+        "costCenter": "CC-7",
+    }
     assert not any("." in key and not key.startswith("urn:") for key in patched), patched
-    assert ENTERPRISE + ":employeeNumber" not in patched
+    assert ENTERPRISE_USER_SCHEMA + ":employeeNumber" not in patched
     fetched = await get_user(entra, created["id"])
-    assert {key: fetched.get(key) for key in ("displayName", "name", ENTERPRISE)} == {
-        key: patched[key] for key in ("displayName", "name", ENTERPRISE)
+    assert {key: fetched.get(key) for key in ("displayName", "name", ENTERPRISE_USER_SCHEMA)} == {
+        key: patched[key] for key in ("displayName", "name", ENTERPRISE_USER_SCHEMA)
     }
     if sonar_keeps_name_and_email(entra_profile):
         assert (await entra.sonar.user_state(ADELE))["name"] == "Adele V."
@@ -665,10 +513,10 @@ async def test_q3_several_operations_mixing_replace_and_add(entra: Bridge, entra
     patched = await patch_user(entra, created["id"], read_payload("entra/a5-mixed-replace-add-default"))
     assert patched["emails"] == [{"primary": True, "type": "work", "value": "adele@fabrikam.example"}]
     assert patched["addresses"] == [{"type": "work", "streetAddress": "1 Main St"}]
-    assert patched[ENTERPRISE] == {"department": "Retail", "employeeNumber": "2048"}
+    assert patched[ENTERPRISE_USER_SCHEMA] == {"department": "Retail", "employeeNumber": "2048"}
     fetched = await get_user(entra, created["id"])
-    assert {key: fetched.get(key) for key in ("emails", "addresses", ENTERPRISE)} == {
-        key: patched[key] for key in ("emails", "addresses", ENTERPRISE)
+    assert {key: fetched.get(key) for key in ("emails", "addresses", ENTERPRISE_USER_SCHEMA)} == {
+        key: patched[key] for key in ("emails", "addresses", ENTERPRISE_USER_SCHEMA)
     }
     if sonar_keeps_name_and_email(entra_profile):
         assert (await entra.sonar.user_state(ADELE))["email"] == "adele@fabrikam.example"
@@ -694,18 +542,20 @@ async def test_q13_q14_manager_set_changed_and_removed(entra: Bridge, dialect: s
     ids = {"u_megan": megan["id"], "u_nestor": nestor["id"]}
 
     patched = await patch_user(entra, adele["id"], entra_payload(f"entra/a5-manager-add-{dialect}", **ids))
-    assert patched[ENTERPRISE]["manager"] == {"value": megan["id"]}
+    assert patched[ENTERPRISE_USER_SCHEMA]["manager"] == {"value": megan["id"]}
     assert "manager" not in patched
-    assert (await get_user(entra, adele["id"]))[ENTERPRISE] == {"manager": {"value": megan["id"]}}
+    assert (await get_user(entra, adele["id"]))[ENTERPRISE_USER_SCHEMA] == {"manager": {"value": megan["id"]}}
 
     patched = await patch_user(
         entra, adele["id"], entra_payload(f"entra/a5-manager-replace-{dialect}", **ids)
     )
-    assert (await get_user(entra, adele["id"]))[ENTERPRISE] == {"manager": {"value": nestor["id"]}}
+    assert (await get_user(entra, adele["id"]))[ENTERPRISE_USER_SCHEMA] == {
+        "manager": {"value": nestor["id"]}
+    }
 
     patched = await patch_user(entra, adele["id"], read_payload(f"entra/a5-manager-remove-empty-{dialect}"))
-    assert "manager" not in patched.get(ENTERPRISE, {})
-    assert "manager" not in (await get_user(entra, adele["id"])).get(ENTERPRISE, {})
+    assert "manager" not in patched.get(ENTERPRISE_USER_SCHEMA, {})
+    assert "manager" not in (await get_user(entra, adele["id"])).get(ENTERPRISE_USER_SCHEMA, {})
 
 
 async def test_a5_manager_in_legacy_list_form_and_rfc_removal(entra: Bridge) -> None:
@@ -713,10 +563,12 @@ async def test_a5_manager_in_legacy_list_form_and_rfc_removal(entra: Bridge) -> 
     adele = await create_user(entra)
     megan = await create_user(entra, user_body(MEGAN))
     payload = entra_payload("entra/a5-manager-legacy-list", u_megan=megan["id"])
-    assert (await patch_user(entra, adele["id"], payload))[ENTERPRISE]["manager"] == {"value": megan["id"]}
-    assert (await get_user(entra, adele["id"]))[ENTERPRISE]["manager"] == {"value": megan["id"]}
+    assert (await patch_user(entra, adele["id"], payload))[ENTERPRISE_USER_SCHEMA]["manager"] == {
+        "value": megan["id"]
+    }
+    assert (await get_user(entra, adele["id"]))[ENTERPRISE_USER_SCHEMA]["manager"] == {"value": megan["id"]}
     patched = await patch_user(entra, adele["id"], read_payload("rfc/rfc7644-3.5.2.2-remove-manager"))
-    assert "manager" not in patched.get(ENTERPRISE, {})
+    assert "manager" not in patched.get(ENTERPRISE_USER_SCHEMA, {})
 
 
 @pytest.mark.parametrize(
@@ -869,8 +721,10 @@ def _nulls(value: Any) -> bool:
 async def test_a15_schema_discovery(entra: Bridge) -> None:
     """GET /Schemas: a ListResponse with the User, Group and enterprise User schemas, without nulls."""
     body = expect(await entra.get("/Schemas"), 200)
-    assert body["schemas"] == [LIST_RESPONSE]
-    assert {USER_SCHEMA, GROUP_SCHEMA, ENTERPRISE} <= {schema["id"] for schema in body["Resources"]}
+    assert body["schemas"] == [LIST_RESPONSE_SCHEMA]
+    assert {USER_SCHEMA, GROUP_SCHEMA, ENTERPRISE_USER_SCHEMA} <= {
+        schema["id"] for schema in body["Resources"]
+    }
     assert not _nulls(body)
     user = next(schema for schema in body["Resources"] if schema["id"] == USER_SCHEMA)
     assert "userName" in {attribute["name"] for attribute in user["attributes"]}
@@ -892,7 +746,7 @@ async def test_a16_pagination_over_users(entra: Bridge) -> None:
         (await create_user(entra, user_body(f"user{n:02}.test@contoso.example")))["id"] for n in range(11)
     }
     page = expect(await entra.get("/Users", params=read_payload("entra/a16-pagination-query")), 200)
-    assert page["schemas"] == [LIST_RESPONSE]
+    assert page["schemas"] == [LIST_RESPONSE_SCHEMA]
     assert page["startIndex"] == 6
     assert page["totalResults"] >= 11
     assert page["itemsPerPage"] == len(page["Resources"]) == 5
@@ -931,7 +785,7 @@ async def test_a2_soft_deleted_user_keeps_its_stored_values(entra: Bridge) -> No
     await patch_user(entra, created["id"], read_payload("entra/a6-disable-flag"))
     fetched = await get_user(entra, created["id"])
     echoed(fetched, sent, "userName", "externalId", "displayName", "title", "emails", "name", "phoneNumbers")
-    echoed(fetched, sent, ENTERPRISE)
+    echoed(fetched, sent, ENTERPRISE_USER_SCHEMA)
     assert fetched["active"] is False
 
 

@@ -10,16 +10,14 @@ import pytest
 from structlog.testing import capture_logs
 
 from scim_bridge.web.keys import PROVISIONER
-from tests.support import Reply
-from tests.web.conftest import SCIM_JSON
+from tests.support import ERROR_SCHEMA, SCIM_JSON, USER_SCHEMA, Reply
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from tests.web.conftest import Bridge
 
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-USER = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "alice@example.com"}
+USER = {"schemas": [USER_SCHEMA], "userName": "alice@example.com"}
 ONE_MIB = 1024 * 1024
 
 

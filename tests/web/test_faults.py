@@ -6,15 +6,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from tests.web.test_entra_users import user_body
+from tests.support import GROUP_SCHEMA, ONE_PROFILE_PER_API, PATCH_OP_SCHEMA
+from tests.web.entra import user_body
 
 if TYPE_CHECKING:
     from tests.support import Reply
     from tests.web.conftest import Bridge, BridgeFactory
 
 USERS: Final = 8
-PATCH_OP: Final = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-GROUP_SCHEMA: Final = "urn:ietf:params:scim:schemas:core:2.0:Group"
 MAX_TRIES: Final = 25
 
 
@@ -49,11 +48,11 @@ class RetryingEntra:
 
 
 def _patch(*operations: dict[str, Any]) -> dict[str, Any]:
-    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+    return {"schemas": [PATCH_OP_SCHEMA], "Operations": list(operations)}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("profile", ["9.9", "2025.6"])
+@pytest.mark.parametrize("profile", ONE_PROFILE_PER_API)
 async def test_a_cycle_through_sonarqube_faults_ends_in_the_intended_state(
     bridge_factory: BridgeFactory, profile: str
 ) -> None:

@@ -16,18 +16,21 @@ import httpx2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support import (
+    ENTERPRISE_USER_SCHEMA,
+    ERROR_SCHEMA,
+    GROUP_SCHEMA,
+    LIST_RESPONSE_SCHEMA,
+    PATCH_OP_SCHEMA,
+    SCIM_JSON,
+    USER_SCHEMA,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tests.web.conftest import Bridge, BridgeFactory
 
-USER: Final = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP: Final = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE: Final = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-PATCH_OP: Final = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-ERROR: Final = "urn:ietf:params:scim:api:messages:2.0:Error"
-LIST_RESPONSE: Final = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-SCIM_JSON: Final = "application/scim+json"
 SCIM_STATUSES: Final = frozenset({200, 201, 204, 400, 404, 409, 412, 413})
 SCIM_TYPES: Final = frozenset(
     {
@@ -56,7 +59,7 @@ def check_scim_answer(response: httpx2.Response, expected_schema: str | None) ->
     body = response.json()
     assert isinstance(body, dict), sent
     if response.status_code >= 400:
-        assert body["schemas"] == [ERROR], (sent, body)
+        assert body["schemas"] == [ERROR_SCHEMA], (sent, body)
         assert body["status"] == str(response.status_code), (sent, body)
         assert body.get("scimType") in SCIM_TYPES, (sent, body)
         assert isinstance(body.get("detail"), str), (sent, body)
@@ -149,10 +152,10 @@ USER_PATHS = [
     'phoneNumbers[type eq "mobile"].value',
     'addresses[type eq "work"].streetAddress',
     "roles",
-    f"{ENTERPRISE}:department",
-    f"{ENTERPRISE}:manager",
-    f"{ENTERPRISE}.employeeNumber",
-    f"{USER}:title",
+    f"{ENTERPRISE_USER_SCHEMA}:department",
+    f"{ENTERPRISE_USER_SCHEMA}:manager",
+    f"{ENTERPRISE_USER_SCHEMA}.employeeNumber",
+    f"{USER_SCHEMA}:title",
     "urn:ietf:params:scim:schemas:extension:contoso:2.0:User:badge",
     "id",
     "meta",
@@ -179,7 +182,7 @@ GROUP_PATHS = [
     'members[value eq "no-such-user"]',
     'members[display eq "x"]',
     "members[value eq ",
-    f"{GROUP}:displayName",
+    f"{GROUP_SCHEMA}:displayName",
     "urn:ietf:params:scim:schemas:extension:contoso:2.0:Group:tag",
     "id",
     "meta",
@@ -205,7 +208,7 @@ def operations(paths: list[str], values: st.SearchStrategy[Any]) -> st.SearchStr
 
 def patch_bodies(operation: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
     listed = st.lists(operation, max_size=4)
-    message = st.builds(lambda ops: {"schemas": [PATCH_OP], "Operations": ops}, listed)
+    message = st.builds(lambda ops: {"schemas": [PATCH_OP_SCHEMA], "Operations": ops}, listed)
     return st.one_of(
         message,
         message,
@@ -233,14 +236,16 @@ async def test_generated_user_patches_get_scim_answers(bridge: Bridge) -> None:
     type) is answered 200 with the user or a SCIM Error, never a 500."""
 
     def prop(client: httpx2.Client) -> None:
-        user_id = create(client, "/Users", {"schemas": [USER], "userName": "alice", "displayName": "Alice"})
-        create(client, "/Users", {"schemas": [USER], "userName": "bob"})
+        user_id = create(
+            client, "/Users", {"schemas": [USER_SCHEMA], "userName": "alice", "displayName": "Alice"}
+        )
+        create(client, "/Users", {"schemas": [USER_SCHEMA], "userName": "bob"})
 
         @FUZZ
         @given(patch_bodies(operations(USER_PATHS, VALUES)))
         def send(body: dict[str, Any]) -> None:
             response = client.patch(f"/Users/{user_id}", json=body, headers={"Content-Type": SCIM_JSON})
-            check_scim_answer(response, USER)
+            check_scim_answer(response, USER_SCHEMA)
 
         send()
 
@@ -254,17 +259,17 @@ async def test_generated_group_patches_get_scim_answers(bridge_factory: BridgeFa
 
     def prop(client: httpx2.Client) -> None:
         ids = {
-            "user": create(client, "/Users", {"schemas": [USER], "userName": "alice"}),
-            "other": create(client, "/Users", {"schemas": [USER], "userName": "bob"}),
+            "user": create(client, "/Users", {"schemas": [USER_SCHEMA], "userName": "alice"}),
+            "other": create(client, "/Users", {"schemas": [USER_SCHEMA], "userName": "bob"}),
         }
-        ids["group"] = create(client, "/Groups", {"schemas": [GROUP], "displayName": "devs"})
+        ids["group"] = create(client, "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "devs"})
         paths = [fill(path, ids) for path in GROUP_PATHS]
 
         @FUZZ
         @given(patch_bodies(operations(paths, member_values(ids))))
         def send(body: dict[str, Any]) -> None:
             response = client.patch(f"/Groups/{ids['group']}", json=body, headers={"Content-Type": SCIM_JSON})
-            check_scim_answer(response, GROUP)
+            check_scim_answer(response, GROUP_SCHEMA)
 
         send()
 
@@ -291,9 +296,9 @@ FILTER_ATTRIBUTES = st.sampled_from(
         "members",
         "members.value",
         "manager",
-        f"{USER}:userName",
-        f"{ENTERPRISE}:manager",
-        f"{ENTERPRISE}:manager.value",
+        f"{USER_SCHEMA}:userName",
+        f"{ENTERPRISE_USER_SCHEMA}:manager",
+        f"{ENTERPRISE_USER_SCHEMA}:manager.value",
         "fooBar",
         "name.nope",
     ]
@@ -328,7 +333,16 @@ FILTERS = st.recursive(
 
 ATTRIBUTE_LISTS = st.lists(
     st.sampled_from(
-        ["userName", "displayName", "members", "emails.value", "meta", "id", "nope", f"{ENTERPRISE}:manager"]
+        [
+            "userName",
+            "displayName",
+            "members",
+            "emails.value",
+            "meta",
+            "id",
+            "nope",
+            f"{ENTERPRISE_USER_SCHEMA}:manager",
+        ]
     )
     | st.text(max_size=8),
     max_size=3,
@@ -353,9 +367,11 @@ async def test_generated_filters_get_scim_answers(bridge: Bridge) -> None:
     when the filter is the only parameter), never a 500."""
 
     def prop(client: httpx2.Client) -> None:
-        user_id = create(client, "/Users", {"schemas": [USER], "userName": "alice", "title": "Eng"})
+        user_id = create(client, "/Users", {"schemas": [USER_SCHEMA], "userName": "alice", "title": "Eng"})
         create(
-            client, "/Groups", {"schemas": [GROUP], "displayName": "devs", "members": [{"value": user_id}]}
+            client,
+            "/Groups",
+            {"schemas": [GROUP_SCHEMA], "displayName": "devs", "members": [{"value": user_id}]},
         )
 
         @FUZZ
@@ -363,7 +379,7 @@ async def test_generated_filters_get_scim_answers(bridge: Bridge) -> None:
         def send(text: str | None, endpoint: str, extra: dict[str, str]) -> None:
             params = extra if text is None else {"filter": text, **extra}
             response = client.get(endpoint, params=params)
-            check_scim_answer(response, LIST_RESPONSE)
+            check_scim_answer(response, LIST_RESPONSE_SCHEMA)
             assert response.status_code in {200, 400}, response.text
             if response.status_code == 400 and not extra:
                 assert response.json().get("scimType") == "invalidFilter", response.text
@@ -384,7 +400,7 @@ USER_ATTRIBUTES = [
     "title",
     "externalId",
     "roles",
-    ENTERPRISE,
+    ENTERPRISE_USER_SCHEMA,
 ]
 
 
@@ -393,7 +409,7 @@ async def test_generated_user_bodies_get_scim_answers(bridge: Bridge) -> None:
     or 200 with the user, 409 or a 400 SCIM Error, never a 500."""
 
     def prop(client: httpx2.Client) -> None:
-        user_id = create(client, "/Users", {"schemas": [USER], "userName": "alice"})
+        user_id = create(client, "/Users", {"schemas": [USER_SCHEMA], "userName": "alice"})
 
         @FUZZ
         @given(
@@ -402,10 +418,10 @@ async def test_generated_user_bodies_get_scim_answers(bridge: Bridge) -> None:
             st.sampled_from(["POST", "PUT"]),
         )
         def send(attributes: dict[str, Any], user_name: Any, method: str) -> None:
-            body = {"schemas": [USER], "userName": user_name, **attributes}
+            body = {"schemas": [USER_SCHEMA], "userName": user_name, **attributes}
             path = "/Users" if method == "POST" else f"/Users/{user_id}"
             response = client.request(method, path, json=body, headers={"Content-Type": SCIM_JSON})
-            check_scim_answer(response, USER)
+            check_scim_answer(response, USER_SCHEMA)
             assert response.status_code in {200, 201, 400, 409}, response.text
 
         send()

@@ -6,15 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from scim_bridge.web.keys import STORE
-from tests.web.conftest import SCIM_JSON
+from tests.support import GROUP_SCHEMA, PATCH_OP_SCHEMA, SCIM_JSON, USER_SCHEMA, read_payload
 
 if TYPE_CHECKING:
     from tests.web.conftest import Bridge
-
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def user_body(user_name: str = "alice@example.com", **attributes: Any) -> dict[str, Any]:
@@ -26,7 +21,7 @@ def group_body(name: str = "Developers", members: tuple[str, ...] = ()) -> dict[
 
 
 def patch_body(*operations: dict[str, Any]) -> dict[str, Any]:
-    return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
+    return {"schemas": [PATCH_OP_SCHEMA], "Operations": list(operations)}
 
 
 async def create(bridge: Bridge, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +98,7 @@ async def test_user_patch_is_200_with_the_resource(bridge: Bridge) -> None:
 async def test_group_patch_is_204_unless_attributes_ask_for_a_body(
     bridge: Bridge, query: str, status: int
 ) -> None:
-    """A group PATCH answers 204 without a body, unless `attributes` asks for one (DESIGN §3)."""
+    """A group PATCH answers 204 without a body, unless `attributes` asks for one (docs/entra.md E14)."""
     created = await create(bridge, "/Groups", group_body())
 
     reply = await bridge.patch(
@@ -153,13 +148,25 @@ async def test_if_match_is_honoured(bridge: Bridge, if_match: str, status: int) 
     ids=["plus-for-space", "percent-20", "entra-flag", "flag-first-any-case"],
 )
 async def test_filters_arrive_as_entra_encodes_them(bridge: Bridge, query: str) -> None:
-    """`+` in a query string is a space and Entra's `aadOptscim062020` flag is ignored (quirk Q23)."""
+    """`+` in a query string is a space and Entra's `aadOptscim062020` flag is ignored (docs/entra.md Q23)."""
     await create(bridge, "/Users", user_body())
 
     reply = await bridge.get(f"/Users?{query}")
 
     assert reply.status == 200
     assert [each["userName"] for each in reply.body["Resources"]] == ["alice@example.com"]
+
+
+async def test_the_rfc_pagination_example_gives_the_first_page(bridge: Bridge) -> None:
+    """RFC 7644 §3.4.2.4's `startIndex=1&count=10` over twelve users: the first ten, with exact totals."""
+    for n in range(12):
+        await create(bridge, "/Users", user_body(f"user{n:02}@example.com"))
+
+    reply = await bridge.get("/Users", params=read_payload("rfc/rfc7644-3.4.2.4-pagination-query"))
+
+    assert reply.status == 200, reply
+    assert (reply.body["startIndex"], reply.body["itemsPerPage"], reply.body["totalResults"]) == (1, 10, 12)
+    assert len(reply.body["Resources"]) == 10
 
 
 async def test_list_resources_carry_their_location(bridge: Bridge) -> None:
@@ -196,10 +203,11 @@ async def test_list_resources_carry_their_location(bridge: Bridge) -> None:
 async def test_members_are_read_only_when_shown(
     bridge: Bridge, monkeypatch: pytest.MonkeyPatch, query: str, reads_members: bool
 ) -> None:
-    """`excludedAttributes=members`, or `attributes` without members, never reads memberships (DESIGN §3)."""
+    """`excludedAttributes=members`, or `attributes` without members, never reads memberships
+    (docs/entra.md Q17)."""
     user = await create(bridge, "/Users", user_body())
     group = await create(bridge, "/Groups", group_body(members=(user["id"],)))
-    store = bridge.server.app[STORE]
+    store = bridge.store
     reads: list[str] = []
     members_of = store.members_of
 

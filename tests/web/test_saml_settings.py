@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 from structlog.testing import capture_logs
 
-from tests.web.test_entra_users import ADELE, create_user, user_body
+from tests.web.entra import ADELE, create_user, user_body
 
 if TYPE_CHECKING:
     from tests.web.conftest import BridgeFactory

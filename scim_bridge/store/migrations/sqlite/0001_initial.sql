@@ -1,4 +1,4 @@
--- 0001: users, groups, desired memberships, the audit trail and the readiness heartbeat.
+-- 0001: users, groups, desired memberships and the audit trail.
 -- One statement per ";"-terminated chunk. Datetimes are ISO-8601 UTC text with microseconds (fixed
 -- width, so they sort as text); JSON is TEXT; *_folded columns hold casefold_key() of the SCIM value,
 -- because SQLite's NOCASE folds ASCII only.
@@ -64,10 +64,3 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_at ON audit_events (at, seq);
 
 CREATE INDEX audit_events_scim_id ON audit_events (scim_id, at, seq);
-
-CREATE TABLE store_heartbeat (
-    id      INTEGER PRIMARY KEY CHECK (id = 1),
-    beat_at TEXT NOT NULL
-);
-
-INSERT INTO store_heartbeat (id, beat_at) VALUES (1, '1970-01-01T00:00:00.000000+00:00');

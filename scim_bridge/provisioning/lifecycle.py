@@ -1,0 +1,122 @@
+"""The steps /Users and /Groups share, written once: a new record's identity, a stored record or 404, a
+record held under its lock for a write, an adoption recorded, a rename that an earlier attempt may have
+done already, and the page a filter selects."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from scim_bridge.provisioning.locks import id_key
+from scim_bridge.scim.errors import NotFoundError
+from scim_bridge.scim.filters import matches
+from scim_bridge.sonarqube import NotFound
+from scim_bridge.store.errors import StoreConflict
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+    from datetime import datetime
+
+    from scim2_models import Resource, ScimFilter
+
+    from scim_bridge.provisioning.collaborators import Collaborators
+    from scim_bridge.provisioning.context import RequestContext
+    from scim_bridge.scim.listing import SearchParams
+    from scim_bridge.scim.versions import IfMatch
+    from scim_bridge.store.records import ResourceRecord, ResourceType
+
+LISTING_CHUNK: Final = 500  # records read per store call when a filter must be evaluated over every resource
+
+RecordT = TypeVar("RecordT", bound="ResourceRecord")
+ResourceT = TypeVar("ResourceT", bound="Resource[Any]")
+T = TypeVar("T")
+
+
+def fresh_identity(sonar_id: str | None, now: datetime) -> dict[str, Any]:
+    """The id and meta of a record for a new or newly adopted SonarQube resource: its SonarQube uuid is its
+    SCIM id where the dialect has uuids (a lost store then orphans nothing), else a new one."""
+    return {
+        "scim_id": sonar_id or str(uuid.uuid4()),
+        "sonar_id": sonar_id,
+        "created": now,
+        "last_modified": now,
+        "version": 1,
+    }
+
+
+async def stored(
+    get: Callable[[str], Awaitable[RecordT | None]], resource_type: ResourceType, scim_id: str
+) -> RecordT:
+    """The stored record of `scim_id`, or a 404."""
+    record = await get(scim_id)
+    if record is None:
+        raise NotFoundError(f"{resource_type} {scim_id} not found")
+    return record
+
+
+@asynccontextmanager
+async def held_for_write(
+    collaborators: Collaborators,
+    get: Callable[[str], Awaitable[RecordT | None]],
+    resource_type: ResourceType,
+    scim_id: str,
+    if_match: IfMatch | None,
+) -> AsyncIterator[RecordT]:
+    """The stored record, read and checked against `If-Match` under the resource's lock, which is held
+    until the block ends: writes to one resource never interleave."""
+    async with collaborators.locks.hold(id_key(resource_type, scim_id)):
+        record = await stored(get, resource_type, scim_id)
+        if if_match is not None:
+            if_match.check(record.version)
+        yield record
+
+
+async def record_adoption(
+    collaborators: Collaborators,
+    ctx: RequestContext,
+    record: RecordT,
+    insert: Callable[[RecordT], Awaitable[None]],
+    action: str,
+) -> RecordT | None:
+    """Store the record of an existing SonarQube resource Entra has just matched, and audit it as `action`;
+    None when a concurrent request recorded the same resource first."""
+    try:
+        await insert(record)
+    except StoreConflict:
+        return None
+    await collaborators.audit.record(ctx, action, record)
+    return record
+
+
+async def renamed_or_found(rename: Callable[[], Awaitable[T]], find: Callable[[], Awaitable[T | None]]) -> T:
+    """A rename in SonarQube; when SonarQube no longer knows the old name, an earlier attempt whose answer
+    was lost may have done it: then the resource found under the new name is the result."""
+    try:
+        return await rename()
+    except NotFound:
+        done = await find()
+        if done is None:
+            raise
+        return done
+
+
+def selected_page(
+    found: list[ResourceT], residual: ScimFilter[Any] | None, params: SearchParams
+) -> tuple[list[ResourceT], int]:
+    """The page `startIndex`/`count` ask for of the resources `residual` (the part of the filter a look-up
+    did not answer) selects, and the total count."""
+    if residual is not None:
+        found = [resource for resource in found if matches(residual, resource)]
+    start = params.start_index - 1
+    return found[start : start + params.count], len(found)
+
+
+async def every_record(page: Callable[..., Awaitable[tuple[list[RecordT], int]]]) -> list[RecordT]:
+    """Every record of a paged store listing (`list_users`, `list_groups`), read in chunks."""
+    records: list[RecordT] = []
+    while True:
+        chunk, total = await page(offset=len(records), limit=LISTING_CHUNK)
+        records += chunk
+        if not chunk or len(records) >= total:
+            return records
