@@ -24,7 +24,6 @@ from pydantic import SecretStr
 from scim_bridge import __version__
 from scim_bridge.config import BridgeSettings, ConfigError, SettingsBase, load_settings
 from scim_bridge.emulator.config import EmulatorSettings
-from scim_bridge.emulator.profiles import PROFILES
 from scim_bridge.logs import configure_logging
 from scim_bridge.sonarqube import SonarQubeError
 from scim_bridge.store import StoreError
@@ -103,12 +102,7 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     demo.add_argument("--port", type=int, default=9080, help="the bridge's port (default 9080)")
     demo.add_argument("--sonar-port", type=int, default=9000, help="the emulator's port (default 9000)")
-    demo.add_argument(
-        "--profile",
-        choices=list(PROFILES),
-        default="2025.6",
-        help="SonarQube version to imitate (default 2025.6)",
-    )
+    _setting_flags(demo, EmulatorSettings, "profile")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -254,7 +248,7 @@ def _listening_url(runner: web.AppRunner) -> str:
 # -- demo ------------------------------------------------------------------------------------------------
 
 
-async def _demo(port: int, sonar_port: int, profile: str) -> None:
+async def _demo(port: int, sonar_port: int, profile: str | None) -> None:
     """The emulator (SAML on) and the bridge on loopback, with a store that disappears afterwards."""
     from scim_bridge.emulator import create_emulator_app  # noqa: PLC0415 - only the demo needs it
 
