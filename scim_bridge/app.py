@@ -16,8 +16,9 @@ from scim_bridge.sonarqube import SonarQubeConnection
 from scim_bridge.store import open_store
 from scim_bridge.web import add_scim_routes, scim_middlewares
 from scim_bridge.web.auth import authenticator_for
-from scim_bridge.web.keys import AUTHENTICATOR, PROVISIONER, SETTINGS
-from scim_bridge.web.middleware import echo_request_id
+from scim_bridge.web.keys import AUTHENTICATOR, PROVISIONER, PROXY, SETTINGS
+from scim_bridge.web.middleware import stamp_response
+from scim_bridge.web.proxy import ReverseProxy
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -36,7 +37,7 @@ def create_app(
     app = web.Application(middlewares=scim_middlewares(), client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_collaborators(sonar, store))
-    app.on_response_prepare.append(echo_request_id)
+    app.on_response_prepare.append(stamp_response)
     add_scim_routes(app, settings.base_path)
     return app
 
@@ -58,6 +59,15 @@ def _collaborators(
                 opened.push_async_callback(connection.close)
             app[PROVISIONER] = Provisioner(store=state, settings=settings)
             app[AUTHENTICATOR] = authenticator_for(settings, connection)
+            if settings.proxy == "on":
+                proxy = ReverseProxy(
+                    str(settings.sonar_url),
+                    trusted_proxies=settings.trusted_proxies,
+                    timeout=settings.proxy_timeout,
+                )
+                await proxy.start()
+                opened.push_async_callback(proxy.close)
+                app[PROXY] = proxy
             yield
 
     return open_and_close

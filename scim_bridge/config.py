@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
+from pydantic import AnyHttpUrl, Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +22,7 @@ ENV_PREFIX = "SCIM_BRIDGE_"
 SonarApi = Literal["auto", "v1", "v2"]
 AuthMode = Literal["sonarqube", "static"]
 SamlLink = Literal["auto", "on", "off"]
+OnOff = Literal["on", "off"]
 
 PortNumber = Annotated[int, Field(ge=0, le=65535)]
 PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
@@ -142,6 +143,34 @@ class BridgeSettings(SonarQubeSettings):
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = Field(
         1024 * 1024, description="larger request bodies are refused with 413"
     )
+    proxy: OnOff = Field(
+        "on", description="on: every path outside base_path streams through to SonarQube; off: only SCIM"
+    )
+    proxy_timeout: PositiveSeconds = Field(
+        120.0, description="seconds SonarQube may stay silent on a proxied request before it is a 504"
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="addresses (CIDR) whose X-Forwarded-For/Proto/Host are believed, e.g. the ingress",
+    )
+    admin_host: str = Field("127.0.0.1", description="listen address of /healthz, /readyz and /metrics")
+    admin_port: PortNumber = Field(9081, description="listen port of /healthz, /readyz and /metrics")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate chain: HTTPS on port (re-read on change)"
+    )
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert (re-read on change)")
+    shutdown_grace: Annotated[float, Field(ge=0, le=600)] = Field(
+        20.0, description="seconds in-flight requests may take to finish after SIGTERM"
+    )
+
+    @model_validator(mode="after")
+    def _tls_is_complete(self) -> BridgeSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("set tls_cert and tls_key together")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path} is not a readable file")
+        return self
 
     @model_validator(mode="after")
     def _static_auth_is_complete(self) -> BridgeSettings:

@@ -1,14 +1,18 @@
 """The middleware chain, outermost first:
 
 1. `request_log`   gives the request its id (a sane `X-Request-Id`, else a new one), binds it to every log
-                   event of the request, and logs one `scim.request` event when it is answered;
-2. `scim_errors`   the one place a failure under the SCIM base path becomes an `application/scim+json`
+                   event of the request, and logs one `scim.request` (or `proxy.request`) event when it is
+                   answered;
+2. `proxied`       with the reverse proxy on, every path outside the SCIM base path goes to SonarQube
+                   (`proxy.py`); SCIM paths never do;
+3. `scim_errors`   the one place a failure under the SCIM base path becomes an `application/scim+json`
                    Error: `ScimError`s as they are, aiohttp's 404/405/413 translated, anything else an
                    opaque 500 quoting the request id (the traceback goes to the log only);
-3. `scim_auth`     every SCIM path needs a bearer token (discovery too, as SonarQube Enterprise does); the
+4. `scim_auth`     every SCIM path needs a bearer token (discovery too, as SonarQube Enterprise does); the
                    SonarQube work of the request, the token check included, runs inside one deadline.
 
-Paths outside the base path are left to aiohttp (a plain 404 until the reverse proxy arrives).
+With the proxy off, paths outside the base path are left to aiohttp (a plain 404). Every answer carries the
+request id and `Server: scim-bridge`, without versions.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from scim_bridge.scim.errors import (
 )
 from scim_bridge.sonarqube import deadline
 from scim_bridge.web.auth import bearer_token
-from scim_bridge.web.keys import AUTHENTICATOR, REQUEST_ID, SCIM_CONTEXT, SETTINGS
+from scim_bridge.web.keys import AUTHENTICATOR, PROXY, REQUEST_ID, SCIM_CONTEXT, SETTINGS
 from scim_bridge.web.wire import scim_json
 
 if TYPE_CHECKING:
@@ -40,17 +44,20 @@ if TYPE_CHECKING:
 log = structlog.get_logger("scim_bridge.web")
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
+SERVER: Final = "scim-bridge"
 _SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def scim_middlewares() -> list[Middleware]:
-    return [request_log, scim_errors, scim_auth]
+    return [request_log, proxied, scim_errors, scim_auth]
 
 
-async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """`on_response_prepare`: every answer carries the request id, plain 404s and errors included."""
+async def stamp_response(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: every answer carries the request id, plain 404s, errors and proxied answers
+    included, and names its server without telling versions."""
     if REQUEST_ID in request:
         response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+    response.headers[hdrs.SERVER] = SERVER
 
 
 @web.middleware
@@ -69,13 +76,21 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
         finally:
             # Never the body, the query or a header: they may carry tokens or personal data.
             log.info(
-                "scim.request",
+                "scim.request" if _under_base_path(request) else "proxy.request",
                 method=request.method,
                 route=_route(request),
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
     return response
+
+
+@web.middleware
+async def proxied(request: web.Request, handler: Handler) -> web.StreamResponse:
+    proxy = request.app.get(PROXY)
+    if proxy is None or _under_base_path(request):
+        return await handler(request)
+    return await proxy.handle(request)
 
 
 @web.middleware
