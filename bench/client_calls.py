@@ -104,8 +104,8 @@ async def measure_profile(profile: str) -> list[Measurement]:
         settings = SonarQubeSettings(sonar_url=base)  # type: ignore[arg-type]
         async with aiohttp.ClientSession() as http, await SonarQubeConnection.open(settings) as sonar:
             client = sonar.client(ADMIN_TOKEN)
-            dialect = sonar.capabilities.dialect.value
-            update_ok = sonar.capabilities.edits_external_profiles  # v1 refuses them for non-local users
+            dialect = client.capabilities.dialect.value
+            update_ok = client.capabilities.edits_external_profiles  # v1 refuses them for non-local users
             group = (await client.create_group("bench-group")).ref
             for name, operation in _operations().items():
                 if name.startswith("update") and not update_ok:

@@ -2,21 +2,38 @@
 
 The collaborators (SonarQube connection, state store) may be injected, as tests do; whatever is not is
 opened when the application starts and closed when it stops. Injected ones are left open for their owner.
+The application starts whatever SonarQube is doing: the connection watches SonarQube in the background and
+SCIM requests are answered 503 until it is UP (see `sonarqube/connection.py`). `create_admin_app` serves its
+probes and metrics on another port (`web/admin.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from scim_bridge.metrics import Metrics
 from scim_bridge.provisioning.service import Provisioner
 from scim_bridge.sonarqube import SonarQubeConnection
 from scim_bridge.store import open_store
 from scim_bridge.web import add_scim_routes, scim_middlewares
+from scim_bridge.web.admin import create_admin_app
 from scim_bridge.web.auth import authenticator_for
-from scim_bridge.web.keys import AUTHENTICATOR, PROVISIONER, PROXY, SETTINGS
+from scim_bridge.web.keys import (
+    AUTHENTICATOR,
+    METRICS,
+    PROVISIONER,
+    PROXY,
+    SERVING,
+    SETTINGS,
+    SONAR,
+    STORE,
+    Serving,
+)
 from scim_bridge.web.middleware import stamp_response
 from scim_bridge.web.proxy import ReverseProxy
 
@@ -26,6 +43,8 @@ if TYPE_CHECKING:
     from scim_bridge.config import BridgeSettings
     from scim_bridge.store import StateStore
 
+__all__ = ["create_admin_app", "create_app"]
+
 
 def create_app(
     settings: BridgeSettings,
@@ -33,9 +52,12 @@ def create_app(
     sonar: SonarQubeConnection | None = None,
     store: StateStore | None = None,
 ) -> web.Application:
-    """The SCIM service at `settings.base_path`; request bodies over `max_body_bytes` are refused (413)."""
+    """The SCIM service at `settings.base_path`, and the reverse proxy to SonarQube for every other path
+    unless `proxy` is off; request bodies under the base path over `max_body_bytes` are refused (413)."""
     app = web.Application(middlewares=scim_middlewares(), client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[SERVING] = Serving()
     app.cleanup_ctx.append(_collaborators(sonar, store))
     app.on_response_prepare.append(stamp_response)
     add_scim_routes(app, settings.base_path)
@@ -46,24 +68,31 @@ def _collaborators(
     sonar: SonarQubeConnection | None, store: StateStore | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def open_and_close(app: web.Application) -> AsyncIterator[None]:
-        settings = app[SETTINGS]
+        settings, metrics = app[SETTINGS], app[METRICS]
         async with AsyncExitStack() as opened:
-            # The store first: a wrong store URL is told at once, not after SonarQube's retries.
+            # The store first: a wrong store URL is told at once.
             state = store
             if state is None:
                 state = await open_store(settings.store)
                 opened.push_async_callback(state.close)
+            state.observe(metrics)
             connection = sonar
             if connection is None:
-                connection = await SonarQubeConnection.open(settings)
+                connection = SonarQubeConnection.create(settings)
                 opened.push_async_callback(connection.close)
+            connection.observe(metrics)
+            watcher = asyncio.create_task(connection.watch(), name="watch SonarQube")
+            opened.push_async_callback(_cancelled, watcher)
+            app[SONAR] = connection
+            app[STORE] = state
             app[PROVISIONER] = Provisioner(store=state, settings=settings)
-            app[AUTHENTICATOR] = authenticator_for(settings, connection)
+            app[AUTHENTICATOR] = authenticator_for(settings, connection, metrics)
             if settings.proxy == "on":
                 proxy = ReverseProxy(
                     str(settings.sonar_url),
                     trusted_proxies=settings.trusted_proxies,
                     timeout=settings.proxy_timeout,
+                    on_answer=metrics.proxy_answer,
                 )
                 await proxy.start()
                 opened.push_async_callback(proxy.close)
@@ -71,3 +100,9 @@ def _collaborators(
             yield
 
     return open_and_close
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

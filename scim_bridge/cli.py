@@ -1,8 +1,14 @@
 """The `scim-bridge` command line (README, "Running it in front of SonarQube"). Each flag has a
 `SCIM_BRIDGE_*` environment twin.
 
-Exit codes: 0 after a clean stop, 1 when the service cannot start (SonarQube unreachable, port taken), 2 for
-a wrong setting.
+serve      the bridge, whatever SonarQube is doing (it waits for SonarQube and follows it)
+check      would provisioning work with these settings? (docs/deploy.md)
+audit      who changed which account or group, when
+emulator   the built-in SonarQube emulator (docs/emulator.md)
+demo       the emulator and the bridge in one process
+
+Exit codes: 0 after a clean stop (or `check` finding nothing wrong), 1 when the service cannot start (a port
+taken) or `check` found an error, 2 for a wrong setting.
 """
 
 from __future__ import annotations
@@ -10,10 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args, get_origin
 
@@ -25,7 +33,6 @@ from scim_bridge import __version__
 from scim_bridge.config import BridgeSettings, ConfigError, SettingsBase, load_settings
 from scim_bridge.emulator.config import EmulatorSettings
 from scim_bridge.logs import configure_logging
-from scim_bridge.sonarqube import SonarQubeError
 from scim_bridge.store import StoreError
 
 if TYPE_CHECKING:
@@ -35,22 +42,34 @@ log = structlog.get_logger("scim_bridge.cli")
 
 DEMO_TOKEN: Final = "demo-admin-token"  # noqa: S105 - the emulator's admin token, printed for the user
 DEMO_USER: Final = "alice@example.com"
-# The settings `serve` and `emulator` take as flags; every other setting comes from the environment or TOML.
-_SERVE_SETTINGS: Final = ("host", "port", "sonar_url", "store", "auth", "saml_link")
+# The settings commands take as flags; every other setting comes from the environment or the TOML file.
+_SERVE_SETTINGS: Final = (
+    "host",
+    "port",
+    "admin_host",
+    "admin_port",
+    "sonar_url",
+    "store",
+    "auth",
+    "saml_link",
+    "proxy",
+    "trusted_proxies",
+    "tls_cert",
+    "tls_key",
+    "shutdown_grace",
+)
+_CHECK_SETTINGS: Final = ("sonar_url", "store", "auth", "saml_link", "sonar_token")
 _EMULATOR_SETTINGS: Final = (
     "host",
     "port",
     "admin_token",
     "profile",
     "saml",
+    "start_delay",
     "latency_ms",
     "fault_rate",
     "seed",
 )
-
-
-class StartError(Exception):
-    """The service cannot start (SonarQube unreachable, address in use); the message names the setting."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
+    _add_check(commands)
+    _add_audit(commands)
     _add_emulator(commands)
     _add_demo(commands)
     return parser
@@ -71,16 +92,39 @@ def _parser() -> argparse.ArgumentParser:
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
         "serve",
-        help="serve SCIM 2.0 in front of SonarQube",
-        description="Serve SCIM 2.0 at /api/scim/v2 and turn its requests into SonarQube Web API calls. "
-        "Environment twins: SCIM_BRIDGE_<OPTION> (e.g. SCIM_BRIDGE_SONAR_URL).",
+        help="serve SCIM 2.0 in front of SonarQube, and proxy everything else to it",
+        description="Serve SCIM 2.0 at /api/scim/v2 and turn its requests into SonarQube Web API calls; "
+        "stream every other path through to SonarQube. Environment twins: SCIM_BRIDGE_<OPTION> "
+        "(e.g. SCIM_BRIDGE_SONAR_URL).",
     )
-    serve.add_argument(
-        "--config",
-        type=Path,
-        help="TOML file with settings (flags and environment win); env SCIM_BRIDGE_CONFIG",
-    )
+    _config_flag(serve)
     _setting_flags(serve, BridgeSettings, *_SERVE_SETTINGS)
+
+
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = commands.add_parser(
+        "check",
+        help="check that provisioning would work: settings, SonarQube, the token, SAML, the store",
+        description="Check the settings, SonarQube (reachable, status, version, API), the token Entra will "
+        "use (SCIM_BRIDGE_SONAR_TOKEN or --sonar-token; static auth: the bridge's own), SAML and the state "
+        "store. Exit 0 only when provisioning would work.",
+    )
+    _config_flag(check)
+    _setting_flags(check, BridgeSettings, *_CHECK_SETTINGS)
+    check.add_argument("--json", action="store_true", help="one JSON document instead of text")
+
+
+def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = commands.add_parser(
+        "audit",
+        help="list the audit trail: who changed which account or group, when",
+        description="List the changes the bridge made, newest first, from its state store.",
+    )
+    _config_flag(audit)
+    _setting_flags(audit, BridgeSettings, "store")
+    audit.add_argument("--since", help="only the last DURATION: 30m, 24h, 7d, 2w")
+    audit.add_argument("--user", metavar="LOGIN", help="only what concerns this SonarQube login (or group)")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def _add_emulator(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -102,19 +146,29 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     demo.add_argument("--port", type=int, default=9080, help="the bridge's port (default 9080)")
     demo.add_argument("--sonar-port", type=int, default=9000, help="the emulator's port (default 9000)")
+    demo.add_argument(
+        "--admin-port", type=int, default=9081, help="the bridge's admin listener's port (default 9081)"
+    )
     _setting_flags(demo, EmulatorSettings, "profile")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(level=args.log_level, fmt=args.log_format)
+    # Only this module imports what the command needs: the SCIM models take ~0.4 s to load.
+    from scim_bridge.serving import StartError  # noqa: PLC0415
+
     try:
         if args.command == "serve":
-            asyncio.run(_serve(_bridge_settings(args)))
+            asyncio.run(_serve(_bridge_settings(args, _SERVE_SETTINGS)))
+        elif args.command == "check":
+            return asyncio.run(_check(_bridge_settings(args, _CHECK_SETTINGS), as_json=args.json))
+        elif args.command == "audit":
+            asyncio.run(_audit(_bridge_settings(args, ("store",)), args.since, args.user, as_json=args.json))
         elif args.command == "emulator":
             _run_emulator(args)
         elif args.command == "demo":
-            asyncio.run(_demo(args.port, args.sonar_port, args.profile))
+            asyncio.run(_demo(args.port, args.sonar_port, args.admin_port, args.profile))
     except ConfigError as exc:
         _tell(str(exc))
         return 2
@@ -128,17 +182,21 @@ def _tell(message: str) -> None:
     print(f"scim-bridge: {message}", file=sys.stderr)  # noqa: T201 - the one place that talks to the operator
 
 
-def _environment_path(name: str) -> Path | None:
-    value = os.environ.get(name)
-    return Path(value) if value else None
+def _say(text: str) -> None:
+    print(text, flush=True)  # noqa: T201 - a command's answer
 
 
-def _bridge_settings(args: argparse.Namespace) -> BridgeSettings:
-    return load_settings(
-        BridgeSettings,
-        config_file=args.config or _environment_path("SCIM_BRIDGE_CONFIG"),
-        **_given(args, _SERVE_SETTINGS),
+def _config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="TOML file with settings (flags and environment win); env SCIM_BRIDGE_CONFIG",
     )
+
+
+def _bridge_settings(args: argparse.Namespace, names: Sequence[str]) -> BridgeSettings:
+    config = args.config or (Path(value) if (value := os.environ.get("SCIM_BRIDGE_CONFIG")) else None)
+    return load_settings(BridgeSettings, config_file=config, **_given(args, names))
 
 
 def _run_emulator(args: argparse.Namespace) -> None:
@@ -153,12 +211,14 @@ def _setting_flags(parser: argparse.ArgumentParser, settings: type[SettingsBase]
     for name in names:
         field = settings.model_fields[name]
         default = field.get_default(call_default_factory=True)
-        shown = default.get_secret_value() if isinstance(default, SecretStr) else default
-        told = "" if shown is None else f" (default {shown})"
+        shown = "(hidden)" if isinstance(default, SecretStr) else default
+        told = "" if shown in (None, []) else f" (default {shown})"
         arguments: dict[str, Any] = {"dest": name, "help": f"{field.description}{told}"}
         annotation = field.annotation
         if annotation is bool:
             arguments |= {"action": "store_true", "default": None}
+        elif get_origin(annotation) is list:
+            arguments |= {"nargs": "+", "metavar": name.upper().removesuffix("S")}
         else:
             extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
             literal = get_args(annotation) if get_origin(annotation) is Literal else None
@@ -178,51 +238,26 @@ def _given(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names}
 
 
-# -- serving ---------------------------------------------------------------------------------------------
+# -- serve -----------------------------------------------------------------------------------------------
 
 
 async def _serve(settings: BridgeSettings) -> None:
-    """Serve until SIGINT or SIGTERM; a SonarQube or store problem at start stops before listening."""
-    with _start_errors(settings):
-        runner = await _start_bridge(settings)
+    """Serve until SIGINT or SIGTERM, then drain (serving.py)."""
+    from scim_bridge.serving import RunningBridge  # noqa: PLC0415 - see main
+
+    with _store_errors():
+        running = await RunningBridge.start(settings)
     try:
-        log.info("scim.listening", url=f"{_listening_url(runner)}{settings.base_path}")
         await _until_stopped()
     finally:
-        await runner.cleanup()
-
-
-async def _start_bridge(settings: BridgeSettings) -> web.AppRunner:
-    """The bridge listening on its port, its SonarQube connection and store open; nothing left half-open."""
-    from scim_bridge.app import create_app  # noqa: PLC0415 - the SCIM models take ~0.4 s to load
-
-    # aiohttp's access log is off: the bridge logs one `scim.request` event per request instead.
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    try:
-        await runner.setup()  # opens the SonarQube connection and the store
-        await _listen(runner, settings.host, settings.port)
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner
-
-
-async def _listen(runner: web.AppRunner, host: str, port: int) -> None:
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        raise StartError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        await running.stop()
 
 
 @contextlib.contextmanager
-def _start_errors(settings: BridgeSettings) -> Iterator[None]:
-    """Start-up failures of the collaborators, told with the setting to look at."""
+def _store_errors() -> Iterator[None]:
+    """A state store that cannot be opened, told with the setting to look at."""
     try:
         yield
-    except SonarQubeError as exc:
-        raise StartError(
-            f"cannot use SonarQube at sonar_url {settings.sonar_url} (SCIM_BRIDGE_SONAR_URL): {exc}"
-        ) from exc
     except StoreError as exc:
         raise ConfigError(f"setting 'store' (SCIM_BRIDGE_STORE): {exc}") from exc
 
@@ -239,54 +274,78 @@ async def _until_stopped() -> None:
             loop.remove_signal_handler(signum)
 
 
-def _listening_url(runner: web.AppRunner) -> str:
-    """`http://host:port` of the first address the runner listens on (the real port when 0 was asked)."""
-    host, port = runner.addresses[0][:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+# -- check and audit -------------------------------------------------------------------------------------
+
+
+async def _check(settings: BridgeSettings, *, as_json: bool) -> int:
+    from scim_bridge.commands.check import render, run_checks, succeeded  # noqa: PLC0415 - see main
+
+    verdicts = await run_checks(settings)
+    if as_json:
+        report = {"ok": succeeded(verdicts), "checks": [verdict.as_json() for verdict in verdicts]}
+        _say(json.dumps(report, indent=2))
+    else:
+        _say(render(verdicts))
+    return 0 if succeeded(verdicts) else 1
+
+
+async def _audit(settings: BridgeSettings, since: str | None, login: str | None, *, as_json: bool) -> None:
+    from scim_bridge.commands.audit import as_json as event_json  # noqa: PLC0415 - see main
+    from scim_bridge.commands.audit import audit_events, render, since_from  # noqa: PLC0415
+
+    start = since_from(since, datetime.now(UTC))
+    with _store_errors():
+        events = await audit_events(settings.store, since=start, login=login)
+    if as_json:
+        _say("\n".join(json.dumps(event_json(event)) for event in events))
+    else:
+        _say(render(events))
 
 
 # -- demo ------------------------------------------------------------------------------------------------
 
 
-async def _demo(port: int, sonar_port: int, profile: str | None) -> None:
+async def _demo(port: int, sonar_port: int, admin_port: int, profile: str | None) -> None:
     """The emulator (SAML on) and the bridge on loopback, with a store that disappears afterwards."""
     from scim_bridge.emulator import create_emulator_app  # noqa: PLC0415 - only the demo needs it
+    from scim_bridge.serving import RunningBridge, listen, listening_url  # noqa: PLC0415 - see main
 
     sonar = load_settings(EmulatorSettings, profile=profile, admin_token=DEMO_TOKEN, saml=True)
     emulator = web.AppRunner(create_emulator_app(sonar), access_log=None)
     await emulator.setup()
     try:
-        await _listen(emulator, "127.0.0.1", sonar_port)
+        await listen(emulator, "127.0.0.1", sonar_port)
         with tempfile.TemporaryDirectory(prefix="scim-bridge-demo-") as state_dir:
             settings = load_settings(
                 BridgeSettings,
                 host="127.0.0.1",
                 port=port,
-                sonar_url=_listening_url(emulator),
+                admin_port=admin_port,
+                sonar_url=listening_url(emulator),
                 store=f"sqlite:///{Path(state_dir, 'demo.db')}",
                 auth="sonarqube",
+                shutdown_grace=1.0,
             )
-            with _start_errors(settings):
-                bridge = await _start_bridge(settings)
+            running = await RunningBridge.start(settings)
             try:
-                banner = _demo_banner(
-                    f"{_listening_url(bridge)}{settings.base_path}", _listening_url(emulator)
+                _say(
+                    _demo_banner(running.url + settings.base_path, listening_url(emulator), running.admin_url)
                 )
-                print(banner, flush=True)  # noqa: T201 - the demo's instructions
                 await _until_stopped()
             finally:
-                await bridge.cleanup()
+                await running.stop()
     finally:
         await emulator.cleanup()
 
 
-def _demo_banner(tenant_url: str, sonar_url: str) -> str:
+def _demo_banner(tenant_url: str, sonar_url: str, admin_url: str) -> str:
     create_body = (
         '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],'
         f'"userName":"{DEMO_USER}","displayName":"Alice Example",'
         f'"emails":[{{"value":"{DEMO_USER}","type":"work","primary":true}}],"active":true}}'
     )
     auth = f'-H "Authorization: Bearer {DEMO_TOKEN}"'
+    bridge = tenant_url.rsplit("/api/", 1)[0]
     return "\n".join(
         [
             f"SonarQube emulator (SAML on): {sonar_url}",
@@ -296,6 +355,10 @@ def _demo_banner(tenant_url: str, sonar_url: str) -> str:
             "Find a user, create it, find it again:",
             f"  curl {auth} '{tenant_url}/Users?filter=userName%20eq%20%22{DEMO_USER}%22'",
             f"  curl {auth} -H 'Content-Type: application/scim+json' -d '{create_body}' {tenant_url}/Users",
+            "SonarQube through the bridge, and the bridge's own health and metrics:",
+            f"  curl {bridge}/api/server/version",
+            f"  curl {admin_url}/readyz",
+            f"  curl {admin_url}/metrics",
             "Press Ctrl-C to stop.",
         ]
     )

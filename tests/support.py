@@ -98,6 +98,11 @@ class EmulatorControl:
         result: dict[str, Any] = await self._call("PUT", "faults", json=faults)
         return result
 
+    async def lifecycle(self, **change: str) -> dict[str, Any]:
+        """Move the emulator to another `phase` (up, starting, down) and/or `profile` (an upgrade)."""
+        result: dict[str, Any] = await self._call("PUT", "lifecycle", json=change)
+        return result
+
 
 class Reply:
     """One emulator answer: status, headers and the body (parsed JSON, text, or None when empty)."""

@@ -1,5 +1,5 @@
 """How one emulator starts (`scim-bridge emulator`, the demo, tests): address, SonarQube version, admin
-token, SAML, latency and faults. Flags over `SCIM_BRIDGE_EMULATOR_*` environment over defaults.
+token, SAML, start delay, latency and faults. Flags over `SCIM_BRIDGE_EMULATOR_*` environment over defaults.
 
 The fault fields are checked by `FaultSettings`, the runtime fault configuration that `/_emulator/faults`
 changes later: their rules are written once, there.
@@ -31,6 +31,13 @@ class EmulatorSettings(SettingsBase):
         "2025.6", description="SonarQube version to imitate", json_schema_extra={"enum": list(PROFILES)}
     )
     saml: bool = Field(default=False, description="start with SAML authentication enabled")
+    start_delay: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="seconds to spend starting (api/system/status says STARTING, other /api calls get 503) "
+        "before serving",
+    )
     latency_ms: int = Field(0, description="fixed latency added to every answer, in milliseconds")
     fault_rate: float = Field(0.0, description="share of requests answered with a fault (0..1)")
     seed: int | None = Field(None, description="seed that makes faults reproducible")

@@ -1,4 +1,5 @@
-"""Test controls under `/_emulator/`: state, journal, reset and faults. No authentication, no faults."""
+"""Test controls under `/_emulator/`: state, journal, reset, faults and lifecycle (phase and profile). No
+authentication, no faults; they answer in every phase."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from scim_bridge.emulator.faults import FaultSettingsError
+from scim_bridge.emulator.lifecycle import lifecycle_change
 from scim_bridge.emulator.views import format_datetime
 
 if TYPE_CHECKING:
@@ -47,12 +49,33 @@ def add_routes(app: web.Application, key: web.AppKey[Emulator]) -> None:
             return web.json_response({"error": str(error)}, status=400)
         return web.json_response(injector.settings.as_json())
 
+    async def lifecycle(request: web.Request) -> web.Response:
+        return web.json_response(_lifecycle(request.app[key]))
+
+    async def set_lifecycle(request: web.Request) -> web.Response:
+        emulator = request.app[key]
+        try:
+            change = lifecycle_change(json.loads(await request.text()))
+        except ValueError as error:  # LifecycleError and unreadable JSON
+            return web.json_response({"error": str(error)}, status=400)
+        if change.profile is not None:
+            emulator.restart_as(change.profile)
+        if change.phase is not None:
+            emulator.enter(change.phase)
+        return web.json_response(_lifecycle(emulator))
+
     app.router.add_get(f"{PREFIX}/state", state)
     app.router.add_get(f"{PREFIX}/journal", journal)
     app.router.add_delete(f"{PREFIX}/journal", clear_journal)
     app.router.add_post(f"{PREFIX}/reset", reset)
     app.router.add_get(f"{PREFIX}/faults", faults)
     app.router.add_put(f"{PREFIX}/faults", set_faults)
+    app.router.add_get(f"{PREFIX}/lifecycle", lifecycle)
+    app.router.add_put(f"{PREFIX}/lifecycle", set_lifecycle)
+
+
+def _lifecycle(emulator: Emulator) -> dict[str, Any]:
+    return {"phase": emulator.phase, "profile": emulator.profile.name, "version": emulator.profile.version}
 
 
 def _json_object(text: str) -> dict[str, Any]:

@@ -79,6 +79,13 @@ class Directory:
         self._members_of_group: defaultdict[str, set[str]] = defaultdict(set)
         self._populate(seed)
 
+    def restart_as(self, profile: Profile) -> None:
+        """Behave as another SonarQube version from now on, keeping every row and uuid, as SonarQube keeps its
+        database across an upgrade. Nothing stored depends on the version: the rules that differ (login
+        syntax, messages, v1 group ids, which are the groups' uuids, …) are read from `profile` when used,
+        so rows written under one version are valid under another."""
+        self.profile = profile
+
     # --- seed ------------------------------------------------------------------------------------
 
     def _populate(self, seed: Seed) -> None:

@@ -201,6 +201,11 @@ async def _run(
     return action.handler(V1Call(action.spec, params, directory, authentication))
 
 
+def action_path(request_path: str) -> str:
+    """The action a request path names: `/api/system/status.json` names `api/system/status`."""
+    return _split_extension(request_path.removeprefix("/"))[0]
+
+
 def _split_extension(path: str) -> tuple[str, str | None]:
     head, slash, last = path.rpartition("/")
     action, dot, extension = last.partition(".")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from scim_bridge.emulator import rules, views
+from scim_bridge.emulator.lifecycle import SERVER_STATUS
 from scim_bridge.emulator.model import (
     GLOBAL_PERMISSIONS,
     SCAN_PERMISSION,
@@ -32,7 +33,16 @@ def version(call: V1Call) -> web.Response:
 
 
 def status(call: V1Call) -> web.Response:
-    return json_response({"id": SERVER_ID, "version": call.profile.version, "status": "UP"})
+    return _status(call, SERVER_STATUS["up"])
+
+
+def starting_status(call: V1Call) -> web.Response:
+    """`api/system/status` while the web server starts (the only action served then, see `lifecycle.py`)."""
+    return _status(call, SERVER_STATUS["starting"])
+
+
+def _status(call: V1Call, value: str) -> web.Response:
+    return json_response({"id": SERVER_ID, "version": call.profile.version, "status": value})
 
 
 def validate(call: V1Call) -> web.Response:
@@ -221,9 +231,13 @@ def set_setting(call: V1Call) -> web.Response:
     return no_content()
 
 
+STATUS_ACTION = "api/system/status"
+# The actions a starting SonarQube serves (every other `/api/**` request is a 503).
+STARTING_HANDLERS: dict[str, V1Handler] = {STATUS_ACTION: starting_status}
+
 HANDLERS: dict[str, V1Handler] = {
     "api/server/version": version,
-    "api/system/status": status,
+    STATUS_ACTION: status,
     "api/authentication/validate": validate,
     "api/user_tokens/generate": generate_token,
     "api/permissions/add_user": add_user_permission,

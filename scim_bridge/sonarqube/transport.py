@@ -31,6 +31,7 @@ from scim_bridge.sonarqube.errors import Unavailable, UnexpectedResponse
 
 if TYPE_CHECKING:
     from scim_bridge.config import SonarQubeSettings
+    from scim_bridge.metrics import Metrics
 
 Sleep = Callable[[float], Awaitable[None]]
 QueryValue = str | int | bool | None
@@ -119,9 +120,11 @@ class _RetryableFailure(Exception):  # noqa: N818 - internal signal between an a
         status: int | None = None,
         retry_after: float | None = None,
         unreachable: bool = False,
+        cause: str,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.cause = cause  # the status or failure class, for metrics
         self.outcome_unknown = outcome_unknown  # SonarQube may have applied the request
         self.unreachable = unreachable  # no connection could be opened at all
         self.status = status
@@ -160,6 +163,9 @@ class Transport:
         self._sleep = sleep
         self._clock = clock
         self._down_until = 0.0  # clock time until which SonarQube is taken as unreachable
+        self._metrics: Metrics | None = None
+        # Told when no connection to SonarQube could be opened at all (the connection watches SonarQube then).
+        self.on_unreachable: Callable[[], None] | None = None
 
     @classmethod
     def from_settings(
@@ -198,6 +204,29 @@ class Transport:
         """Close the HTTP session if this transport created it."""
         if self._owns_session:
             await self._session.close()
+
+    def observe(self, metrics: Metrics) -> None:
+        """Report every attempt and retry to `metrics` from now on."""
+        self._metrics = metrics
+
+    async def probe(self, endpoint: str) -> Reply:
+        """One unauthenticated attempt at `endpoint`, without retries and whether or not SonarQube was
+        unreachable moments ago: how the connection watches SonarQube come and go. A 2xx answer clears the
+        fail-fast window; any other outcome raises the error it stands for."""
+        request = self._request(
+            "GET", endpoint, (), credentials=None, params=None, form=None, json_body=None, content_type=JSON
+        )
+        budget = Deadline.after(self._connect_timeout + self._read_timeout, self._clock)
+        try:
+            reply = await self._attempt(request, budget, _Trace())
+        except _RetryableFailure as exc:
+            raise Unavailable(
+                exc.reason, retry_after=exc.retry_after, status=exc.status, endpoint=endpoint
+            ) from exc
+        if not 200 <= reply.status < 300:
+            raise error_for(reply.status, reply.body, endpoint)
+        self._down_until = 0.0
+        return reply
 
     async def call(
         self,
@@ -276,6 +305,8 @@ class Transport:
             return state.attempt_number >= MAX_ATTEMPTS or state.upcoming_sleep >= budget.remaining()
 
         async def log_retry(state: RetryCallState) -> None:
+            if self._metrics is not None:
+                self._metrics.sonarqube_retry(request.endpoint, _failure_of(state).cause)
             log.warning(
                 "sonarqube.retry",
                 endpoint=request.endpoint,
@@ -298,6 +329,8 @@ class Transport:
         except _RetryableFailure as exc:
             if exc.unreachable:
                 self._down_until = self._clock() + KNOWN_DOWN_SECONDS
+                if self.on_unreachable is not None:
+                    self.on_unreachable()
             log.warning(
                 "sonarqube.unavailable", endpoint=request.endpoint, attempts=trace.attempts, reason=exc.reason
             )
@@ -311,11 +344,24 @@ class Transport:
 
     async def _attempt(self, request: _Request, budget: Deadline, trace: _Trace) -> Reply:
         trace.attempts += 1
+        started = time.perf_counter()
+        status: int | None = None
         try:
-            return await self._exchange(request, budget, trace)
+            reply = await self._exchange(request, budget, trace)
         except _RetryableFailure as failure:
+            status = failure.status
             trace.outcome_unknown = trace.outcome_unknown or failure.outcome_unknown
             raise
+        except UnexpectedResponse as failure:
+            status = failure.status
+            raise
+        else:
+            status = reply.status
+            return reply
+        finally:
+            if self._metrics is not None:
+                elapsed = time.perf_counter() - started
+                self._metrics.sonarqube_attempt(request.endpoint, request.method, status, elapsed)
 
     async def _exchange(self, request: _Request, budget: Deadline, trace: _Trace) -> Reply:
         remaining = budget.remaining()
@@ -346,11 +392,16 @@ class Transport:
             ) from exc
         except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
             raise _RetryableFailure(
-                f"could not connect ({type(exc).__name__})", outcome_unknown=False, unreachable=True
+                f"could not connect ({type(exc).__name__})",
+                outcome_unknown=False,
+                unreachable=True,
+                cause=type(exc).__name__,
             ) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             # The request may have reached SonarQube and been applied before the answer was lost.
-            raise _RetryableFailure(f"answer lost ({type(exc).__name__})", outcome_unknown=True) from exc
+            raise _RetryableFailure(
+                f"answer lost ({type(exc).__name__})", outcome_unknown=True, cause=type(exc).__name__
+            ) from exc
         except aiohttp.ClientError as exc:
             raise UnexpectedResponse(
                 f"HTTP client error at {request.endpoint}: {type(exc).__name__}", endpoint=request.endpoint
@@ -383,9 +434,12 @@ def _screen(reply: Reply, retry_after: str | None) -> Reply:
             outcome_unknown=False,
             status=reply.status,
             retry_after=_seconds(retry_after),
+            cause=str(reply.status),
         )
     if reply.status in _STATUSES_OUTCOME_UNKNOWN:
-        raise _RetryableFailure(f"HTTP {reply.status}", outcome_unknown=True, status=reply.status)
+        raise _RetryableFailure(
+            f"HTTP {reply.status}", outcome_unknown=True, status=reply.status, cause=str(reply.status)
+        )
     if 300 <= reply.status < 400:
         raise UnexpectedResponse(
             f"SonarQube redirected {reply.endpoint} (HTTP {reply.status}): check sonar_url",

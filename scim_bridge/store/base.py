@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from datetime import datetime
 
+    from scim_bridge.metrics import Metrics
     from scim_bridge.store.records import AuditEvent, GroupRecord, UserRecord
 
 
@@ -117,8 +119,24 @@ class StateStore(Protocol):
         """Record one audit event."""
         ...
 
-    async def audit_trail(self, *, scim_id: str | None = None, limit: int = 100) -> list[AuditEvent]:
-        """The newest audit events first, optionally of one resource only."""
+    async def audit_trail(
+        self,
+        *,
+        scim_id: str | None = None,
+        sonar_key: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """The newest audit events first, optionally only of one resource, of one SonarQube login or group
+        name, and from a point in time on."""
+        ...
+
+    async def check_writable(self) -> None:
+        """Prove the store would accept a write now (readiness), writing nothing; `StoreError` otherwise."""
+        ...
+
+    def observe(self, metrics: Metrics) -> None:
+        """Report the time of each operation to `metrics` from now on."""
         ...
 
     async def close(self) -> None:

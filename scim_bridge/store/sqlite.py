@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from scim_bridge.store.records import AuditEvent, GroupRecord, ResourceRecord, U
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 
+    from scim_bridge.metrics import Metrics
     from scim_bridge.store._migrations import Migration
     from scim_bridge.store.records import ResourceType
 
@@ -272,6 +274,10 @@ class SqliteStore:
         self._db: aiosqlite.Connection | None = db
         self._location = location
         self._lock = asyncio.Lock()
+        self._metrics: Metrics | None = None
+
+    def observe(self, metrics: Metrics) -> None:
+        self._metrics = metrics
 
     def __repr__(self) -> str:
         return f"SqliteStore({self._location!r})"
@@ -299,19 +305,25 @@ class SqliteStore:
     # -- plumbing ----------------------------------------------------------------------------------------
     @asynccontextmanager
     async def _connection(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
-        """The connection, held alone for one operation; sqlite3 errors become `StoreError`s."""
-        async with self._lock:
-            if self._db is None:
-                raise StoreError("the store is closed")
-            try:
-                yield self._db
-            except sqlite3.IntegrityError as exc:
-                conflict = _conflict_from(exc)
-                if conflict is not None:
-                    raise conflict from exc
-                raise StoreError(f"{what}: {exc}") from exc
-            except sqlite3.Error as exc:
-                raise StoreError(f"{what}: {exc}") from exc
+        """The connection, held alone for one operation (`what`, also its metrics label); sqlite3 errors
+        become `StoreError`s."""
+        started = time.perf_counter()
+        try:
+            async with self._lock:
+                if self._db is None:
+                    raise StoreError("the store is closed")
+                try:
+                    yield self._db
+                except sqlite3.IntegrityError as exc:
+                    conflict = _conflict_from(exc)
+                    if conflict is not None:
+                        raise conflict from exc
+                    raise StoreError(f"{what}: {exc}") from exc
+                except sqlite3.Error as exc:
+                    raise StoreError(f"{what}: {exc}") from exc
+        finally:
+            if self._metrics is not None:
+                self._metrics.store_operation(what, time.perf_counter() - started)
 
     @asynccontextmanager
     async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
@@ -554,22 +566,32 @@ class SqliteStore:
                 ),
             )
 
-    async def audit_trail(self, *, scim_id: str | None = None, limit: int = 100) -> list[AuditEvent]:
+    async def audit_trail(
+        self,
+        *,
+        scim_id: str | None = None,
+        sonar_key: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
         _check_page(0, limit)
-        if scim_id is None:
-            rows = await self._fetch_all(
-                "read audit trail",
-                f"SELECT {_AUDIT_COLUMNS} FROM audit_events ORDER BY at DESC, seq DESC LIMIT ?",  # noqa: S608 - constant columns
-                (limit,),
-            )
-        else:
-            rows = await self._fetch_all(
-                "read audit trail",
-                f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE scim_id = ?"  # noqa: S608 - constant columns
-                " ORDER BY at DESC, seq DESC LIMIT ?",
-                (scim_id, limit),
-            )
+        conditions = {"scim_id = ?": scim_id, "sonar_key = ?": sonar_key}
+        if since is not None:
+            conditions["at >= ?"] = _text_from_datetime(since)
+        given = [(condition, value) for condition, value in conditions.items() if value is not None]
+        where = " AND ".join(condition for condition, _ in given) or "1"
+        rows = await self._fetch_all(
+            "read audit trail",
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE {where}"  # noqa: S608 - constant conditions
+            " ORDER BY at DESC, seq DESC LIMIT ?",
+            (*(value for _, value in given), limit),
+        )
         return [_audit_from_row(row) for row in rows]
+
+    async def check_writable(self) -> None:
+        # Taking the write lock proves the file is writable and no other writer holds it; nothing is written.
+        async with self._transaction("check writable") as db:
+            await db.execute("SELECT 1")
 
     async def close(self) -> None:
         async with self._lock:

@@ -23,13 +23,14 @@ import structlog
 
 from scim_bridge.config import ConfigError, FileSecret
 from scim_bridge.provisioning.translate import DEFAULT_RETRY_AFTER, scim_error
-from scim_bridge.scim.errors import ForbiddenError, ServiceUnavailableError, UnauthorizedError
+from scim_bridge.scim.errors import ForbiddenError, ScimError, ServiceUnavailableError, UnauthorizedError
 from scim_bridge.sonarqube import Caller, SonarQubeError, Unauthorized
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from scim_bridge.config import BridgeSettings
+    from scim_bridge.metrics import Metrics
     from scim_bridge.sonarqube import SonarQubeClient, SonarQubeConnection
     from scim_bridge.sonarqube.deadline import Clock
 
@@ -54,11 +55,18 @@ class Authenticator(Protocol):
         """Accept `token` or raise the SCIM error that refuses it (401, 403 or 503)."""
         ...
 
+    async def service_token_problem(self) -> str | None:
+        """What is wrong with the bridge's own SonarQube token, if it has one (static mode); None when
+        nothing is, or when SonarQube cannot tell now."""
+        ...
 
-def authenticator_for(settings: BridgeSettings, connection: SonarQubeConnection) -> Authenticator:
+
+def authenticator_for(
+    settings: BridgeSettings, connection: SonarQubeConnection, metrics: Metrics | None = None
+) -> Authenticator:
     """The authenticator the `auth` setting chooses."""
     if settings.auth == "static":
-        return StaticTokenAuth(connection, settings)
+        return StaticTokenAuth(connection, settings, metrics)
     return SonarQubeTokenAuth(connection, cache_seconds=settings.auth_cache_seconds)
 
 
@@ -134,6 +142,9 @@ class SonarQubeTokenAuth:
             )
         return Authenticated(self._connection.client(token), caller.login)
 
+    async def service_token_problem(self) -> str | None:
+        return None  # the bridge has no token of its own: each request brings one
+
     async def _ask_sonarqube(self, token: str, key: str) -> Caller:
         try:
             return await self._connection.client(token).current_user()
@@ -150,8 +161,11 @@ class SonarQubeTokenAuth:
 class StaticTokenAuth:
     """The bearer token must be a configured SCIM token; SonarQube is called with the bridge's own token."""
 
-    def __init__(self, connection: SonarQubeConnection, settings: BridgeSettings) -> None:
+    def __init__(
+        self, connection: SonarQubeConnection, settings: BridgeSettings, metrics: Metrics | None = None
+    ) -> None:
         self._connection = connection
+        self._metrics = metrics
         self._inline_tokens = [token.get_secret_value() for token in settings.scim_tokens]
         self._token_files = [FileSecret(path) for path in settings.scim_token_files]
         self._service_token = _service_token_source(settings)
@@ -166,6 +180,15 @@ class StaticTokenAuth:
         service_token = self._service_token()
         owner = await self._owner_of(service_token)
         return Authenticated(self._connection.client(service_token), owner.login)
+
+    async def service_token_problem(self) -> str | None:
+        try:
+            await self._owner_of(self._service_token())
+        except ServiceTokenUnusableError as exc:
+            return exc.detail
+        except ScimError:
+            return None  # SonarQube cannot say now; readiness reports SonarQube itself
+        return None
 
     def _accepts(self, token: str) -> bool:
         # Digests have one length, and every known token is compared: the time taken tells nothing about
@@ -195,23 +218,30 @@ class StaticTokenAuth:
         try:
             owner = await self._connection.client(service_token).current_user()
         except Unauthorized as exc:
-            raise _service_token_unusable("SonarQube does not accept it") from exc
+            raise self._unusable("SonarQube does not accept it") from exc
         except SonarQubeError as exc:  # unavailable or answering oddly: "try again later"
             raise scim_error(exc) from exc
         if not owner.is_admin:
-            raise _service_token_unusable(f'its user {owner.login!r} lacks "Administer System"')
+            raise self._unusable(f'its user {owner.login!r} lacks "Administer System"')
         self._owner = (key, owner)
+        if self._metrics is not None:
+            self._metrics.service_token_valid.set(1)
         return owner
 
+    def _unusable(self, reason: str) -> ServiceTokenUnusableError:
+        log.error("scim.service_token_unusable", reason=reason)
+        if self._metrics is not None:
+            self._metrics.service_token_valid.set(0)
+        return ServiceTokenUnusableError(
+            f"the bridge's own SonarQube token (sonar_token / sonar_token_file) is unusable: {reason}",
+            retry_after=DEFAULT_RETRY_AFTER,
+        )
 
-def _service_token_unusable(reason: str) -> ServiceUnavailableError:
-    # The SCIM client's credentials are fine: a 401 or 403 would send its administrator looking in the
-    # wrong place, and make Entra quarantine the job instead of retrying once the token is replaced.
-    log.error("scim.service_token_unusable", reason=reason)
-    return ServiceUnavailableError(
-        f"the bridge's own SonarQube token (sonar_token / sonar_token_file) is unusable: {reason}",
-        retry_after=DEFAULT_RETRY_AFTER,
-    )
+
+class ServiceTokenUnusableError(ServiceUnavailableError):
+    """The bridge's own token is refused. The SCIM client's credentials are fine: a 401 or 403 would send
+    its administrator looking in the wrong place, and make Entra quarantine the job instead of retrying
+    once the token is replaced."""
 
 
 def _service_token_source(settings: BridgeSettings) -> Callable[[], str]:

@@ -35,7 +35,7 @@ from scim_bridge.scim.errors import (
 )
 from scim_bridge.sonarqube import deadline
 from scim_bridge.web.auth import bearer_token
-from scim_bridge.web.keys import AUTHENTICATOR, PROXY, REQUEST_ID, SCIM_CONTEXT, SETTINGS
+from scim_bridge.web.keys import AUTHENTICATOR, METRICS, PROXY, REQUEST_ID, SCIM_CONTEXT, SETTINGS
 from scim_bridge.web.wire import scim_json
 
 if TYPE_CHECKING:
@@ -64,8 +64,11 @@ async def stamp_response(request: web.Request, response: web.StreamResponse) -> 
 async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = _request_id(request.headers.get(REQUEST_ID_HEADER))
     request[REQUEST_ID] = request_id
+    metrics = request.app[METRICS]
+    scim = _under_base_path(request)
     started = time.perf_counter()
     status = 500
+    metrics.in_flight.inc()
     with structlog.contextvars.bound_contextvars(request_id=request_id):
         try:
             response = await handler(request)
@@ -74,13 +77,18 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
             status = exc.status
             raise
         finally:
+            metrics.in_flight.dec()
+            elapsed = time.perf_counter() - started
+            route = _route(request)
+            if scim:
+                metrics.scim_answer(_resource(request, route), request.method, status, elapsed)
             # Never the body, the query or a header: they may carry tokens or personal data.
             log.info(
-                "scim.request" if _under_base_path(request) else "proxy.request",
+                "scim.request" if scim else "proxy.request",
                 method=request.method,
-                route=_route(request),
+                route=route if scim else "proxy",
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                duration_ms=round(elapsed * 1000, 1),
             )
     return response
 
@@ -152,6 +160,13 @@ def _route(request: web.Request) -> str:
     """The route template (`/api/scim/v2/Users/{id}`): ids stay out of the access log."""
     resource = request.match_info.route.resource
     return "unmatched" if resource is None else resource.canonical
+
+
+def _resource(request: web.Request, route: str) -> str:
+    """The metrics label of a SCIM route: `Users`, `Groups`, `Schemas`, …, or `unmatched`."""
+    if route == "unmatched":
+        return route
+    return route.removeprefix(request.app[SETTINGS].base_path).strip("/").partition("/")[0] or "unmatched"
 
 
 def _under_base_path(request: web.Request) -> bool:

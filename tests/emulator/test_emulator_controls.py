@@ -77,7 +77,8 @@ async def test_seeded_identifiers_are_reproducible(sonar_factory: SonarFactory) 
 
 
 async def test_journal_records_every_api_request(sonar_factory: SonarFactory) -> None:
-    """The journal lists /api requests in order with their status (not the controls); DELETE clears it."""
+    """The journal lists /api requests in order with their phase and status (not the controls); DELETE clears
+    it."""
     sonar = await sonar_factory("9.9")
     await sonar.get("api/users/search", {"q": "adm"})
     await sonar.get("api/users/search", authorization=None)
@@ -88,6 +89,7 @@ async def test_journal_records_every_api_request(sonar_factory: SonarFactory) ->
             "method": "GET",
             "path": "/api/users/search",
             "query": "q=adm",
+            "phase": "up",
             "status": 200,
             "fault": None,
             "applied": True,
@@ -96,6 +98,7 @@ async def test_journal_records_every_api_request(sonar_factory: SonarFactory) ->
             "method": "GET",
             "path": "/api/users/search",
             "query": "",
+            "phase": "up",
             "status": 401,
             "fault": None,
             "applied": True,
@@ -104,6 +107,7 @@ async def test_journal_records_every_api_request(sonar_factory: SonarFactory) ->
             "method": "POST",
             "path": "/api/users/create",
             "query": "",
+            "phase": "up",
             "status": 200,
             "fault": None,
             "applied": True,

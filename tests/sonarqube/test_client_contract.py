@@ -118,6 +118,7 @@ async def test_connection_knows_version_and_dialect(sonar: Sonar) -> None:
     """The connection read the profile's version and speaks the requested dialect; its clients carry the
     same capabilities."""
     capabilities = sonar.connection.capabilities
+    assert capabilities is not None
     assert str(capabilities.version).startswith(sonar.profile)
     assert capabilities.dialect is sonar.dialect
     assert sonar.client.capabilities == capabilities

@@ -6,10 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
-from pydantic import AnyHttpUrl
 from structlog.testing import capture_logs
 
-from scim_bridge.config import SonarQubeSettings
 from scim_bridge.sonarqube import (
     AlreadyExists,
     AlreadyMember,
@@ -17,16 +15,14 @@ from scim_bridge.sonarqube import (
     InvalidValue,
     NotFound,
     Refused,
-    SonarQubeConnection,
     SonarQubeError,
     Unauthorized,
     Unavailable,
     UnexpectedResponse,
     UserRef,
     V1Client,
-    V2Client,
 )
-from tests.sonarqube.doubles import SONAR_URL, TOKEN, FakeClock, endpoint
+from tests.sonarqube.doubles import TOKEN, FakeClock, endpoint
 
 if TYPE_CHECKING:
     from aioresponses import aioresponses
@@ -251,31 +247,3 @@ async def test_v1_has_no_ids(v1: V1Client) -> None:
 
 
 # -- connection: version detection -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("version", "client_class"), [("9.9.8.100196", V1Client), ("2025.6.0.115417", V2Client)]
-)
-async def test_open_reads_the_version_without_auth(
-    mocked: aioresponses, settings: SonarQubeSettings, clock: FakeClock, version: str, client_class: type
-) -> None:
-    """`open` reads api/server/version (text, no credentials) and hands out clients of the right dialect."""
-    mocked.get(endpoint("api/server/version"), body=version, content_type="text/plain")
-
-    async with await SonarQubeConnection.open(settings, sleep=clock.sleep, clock=clock) as connection:
-        client = connection.client(TOKEN)
-        assert isinstance(client, client_class)
-        assert str(client.capabilities.version) == version
-    ((_, call),) = [(key, calls[0]) for key, calls in mocked.requests.items()]
-    assert "Authorization" not in call.kwargs["headers"]
-
-
-async def test_open_fails_cleanly_on_a_non_sonarqube_answer(mocked: aioresponses, clock: FakeClock) -> None:
-    """A base URL that does not answer a version is UnexpectedResponse, and the session is closed."""
-    mocked.get(endpoint("api/server/version"), body="<html>Welcome</html>", content_type="text/html")
-    settings = SonarQubeSettings(sonar_url=AnyHttpUrl(SONAR_URL))
-
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(UnexpectedResponse, match="sonar_url"):
-            await SonarQubeConnection.open(settings, session=session, sleep=clock.sleep, clock=clock)
-        assert not session.closed  # an injected session belongs to the caller

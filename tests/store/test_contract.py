@@ -530,6 +530,20 @@ async def test_audit_trail_newest_first_and_filtered(store: StateStore, t0: date
     assert await store.audit_trail(scim_id="u-none") == []
 
 
+async def test_audit_trail_by_sonarqube_key_and_time(store: StateStore, t0: datetime) -> None:
+    """The trail filters by SonarQube login or group name, and from a point in time on (inclusive)."""
+    events = [
+        audit(t0, "u-a", "user.created"),
+        audit(t0 + timedelta(seconds=5), "u-a", "user.updated"),
+        audit(t0 + timedelta(seconds=9), "u-b", "user.created", sonar_key="bob"),
+    ]
+    for event in events:
+        await store.append_audit(event)
+    assert [events[1], events[0]] == await store.audit_trail(sonar_key="alice")
+    assert [events[2], events[1]] == await store.audit_trail(since=t0 + timedelta(seconds=5))
+    assert [events[1]] == await store.audit_trail(sonar_key="alice", since=t0 + timedelta(seconds=1))
+
+
 async def test_audit_outlives_the_resource(store: StateStore, make_user: MakeUser, t0: datetime) -> None:
     """Deleting a user keeps its audit events."""
     await store.insert_user(make_user("alice"))

@@ -1,4 +1,4 @@
-"""`scim-bridge serve` refuses to start on a wrong setting or without SonarQube; `scim-bridge demo` works."""
+"""`scim-bridge serve` refuses to start on a wrong setting or a taken port; `scim-bridge demo` works."""
 
 from __future__ import annotations
 
@@ -66,17 +66,15 @@ def test_serve_refuses_a_wrong_setting(
     assert named in capsys.readouterr().err
 
 
-def test_serve_without_sonarqube_exits_1_naming_sonar_url(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """When SonarQube cannot be reached at start, `serve` exits 1 with a message naming sonar_url."""
-    monkeypatch.setenv("SCIM_BRIDGE_SONAR_DEADLINE", "0.1")  # give up after the first retries
-    sonar_url = f"http://127.0.0.1:{closed_port()}/"
-
-    status = main(["serve", "--port", "0", "--sonar-url", sonar_url, "--store", "sqlite://:memory:"])
-
+def test_serve_on_a_taken_port_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    """A port another process holds stops `serve` with exit code 1 and says which address."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        status = main(["serve", "--port", str(port), "--admin-port", "0", "--store", "sqlite://:memory:"])
     assert status == 1
-    assert f"cannot use SonarQube at sonar_url {sonar_url} (SCIM_BRIDGE_SONAR_URL)" in capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 async def read_banner(stdout: asyncio.StreamReader) -> str:
@@ -100,6 +98,8 @@ async def test_demo_prints_working_instructions(http: aiohttp.ClientSession) -> 
         "--port",
         "0",
         "--sonar-port",
+        "0",
+        "--admin-port",
         "0",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
@@ -126,6 +126,9 @@ async def test_demo_prints_working_instructions(http: aiohttp.ClientSession) -> 
             assert (await resp.json(content_type=None))["userName"] == json.loads(create[1])["userName"]
         async with http.get(query_url[1], headers=headers) as resp:
             assert (await resp.json(content_type=None))["totalResults"] == 1
+        for url in re.findall(r"curl (http://\S+)\n", banner + "\n"):
+            async with http.get(url) as resp:
+                assert resp.status == 200, url  # SonarQube through the bridge, readiness, metrics
 
         demo.send_signal(signal.SIGINT)
         async with asyncio.timeout(10):

@@ -15,7 +15,7 @@ from tests.support import ERROR_SCHEMA, SCIM_JSON, USER_SCHEMA, Reply
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from tests.web.conftest import Bridge
+    from tests.web.conftest import Bridge, BridgeFactory
 
 USER = {"schemas": [USER_SCHEMA], "userName": "alice@example.com"}
 ONE_MIB = 1024 * 1024
@@ -137,13 +137,15 @@ async def test_unknown_path_under_the_base_is_a_scim_404(bridge: Bridge, path: s
     assert_scim_error(reply, 404)
 
 
-async def test_path_outside_the_base_is_a_plain_404(bridge: Bridge) -> None:
-    """Outside the SCIM base path the bridge answers a plain 404 (no SCIM body, but a request id) and asks
-    for no token."""
+async def test_path_outside_the_base_without_the_proxy_is_a_plain_404(bridge_factory: BridgeFactory) -> None:
+    """With the proxy off, the bridge answers a plain 404 outside the SCIM base path (no SCIM body, but a
+    request id and the bridge's own Server header) and asks for no token."""
+    bridge = await bridge_factory(proxy="off")
     async with bridge.http.get(bridge.server.make_url("/api/system/status")) as resp:
         assert resp.status == 404
         assert resp.content_type != SCIM_JSON
         assert resp.headers["X-Request-Id"]
+        assert resp.headers["Server"] == "scim-bridge"
 
 
 @pytest.mark.parametrize(

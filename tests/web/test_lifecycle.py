@@ -1,0 +1,100 @@
+"""The bridge starts before SonarQube and follows it through start-up, outages and upgrades, without a
+restart: SCIM answers 503 with Retry-After and /readyz says why until SonarQube is UP (docs/sonarqube.md
+SQ3); an upgrade from 9.9 to 2025.6 moves the bridge from the v1 to the v2 API."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scim_bridge.web.admin import READYZ, create_admin_app
+from scim_bridge.web.keys import SONAR
+from tests.support import PATCH_OP_SCHEMA
+from tests.web.entra import ADELE, create_group, create_user, expect, find, patch_user, user_body
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from aiohttp.test_utils import TestServer
+
+    from tests.web.conftest import Bridge, BridgeFactory
+
+
+async def admin_of(bridge: Bridge, aiohttp_server: Callable[..., Awaitable[TestServer]]) -> TestServer:
+    return await aiohttp_server(create_admin_app(bridge.server.app))
+
+
+async def readiness(bridge: Bridge, admin: TestServer) -> tuple[int, dict[str, Any]]:
+    async with bridge.http.get(admin.make_url(READYZ)) as resp:
+        return resp.status, await resp.json()
+
+
+async def look_again(bridge: Bridge) -> None:
+    """What the bridge's watcher does every few seconds, done now: no test waits for real."""
+    await bridge.server.app[SONAR].refresh()
+
+
+async def test_absent_then_starting_then_up(
+    bridge_factory: BridgeFactory, aiohttp_server: Callable[..., Awaitable[TestServer]]
+) -> None:
+    """Down: 503 + Retry-After and not ready; starting: the same, saying so; up: SCIM works, ready."""
+    bridge = await bridge_factory(emulator={"start_delay": 3600})
+    admin = await admin_of(bridge, aiohttp_server)
+
+    for phase, said in (("down", "does not answer"), ("starting", "starting")):
+        await bridge.sonar.control.lifecycle(phase=phase)
+        await look_again(bridge)
+        reply = await bridge.post("/Users", user_body(ADELE))
+        assert reply.status == 503, reply
+        assert int(reply.headers["Retry-After"]) > 0
+        assert said in reply.body["detail"]
+        status, report = await readiness(bridge, admin)
+        assert (status, report["ready"]) == (503, False)
+        assert any(said in reason for reason in report["reasons"]), report
+
+    await bridge.sonar.control.lifecycle(phase="up")
+    await look_again(bridge)
+    assert (await create_user(bridge))["userName"] == ADELE
+    status, report = await readiness(bridge, admin)
+    assert (status, report["ready"], report["sonarqube"]["status"]) == (200, True, "UP"), report
+
+
+async def test_a_call_that_finds_sonarqube_gone_makes_the_bridge_unready_at_once(
+    bridge_factory: BridgeFactory, aiohttp_server: Callable[..., Awaitable[TestServer]]
+) -> None:
+    """SonarQube stopped between two looks: the first request that finds it gone turns readiness off."""
+    bridge = await bridge_factory()
+    admin = await admin_of(bridge, aiohttp_server)
+    assert (await readiness(bridge, admin))[0] == 200
+    await bridge.sonar.server.close()  # SonarQube's port refuses connections from now on
+
+    reply = await bridge.get("/Users", params={"filter": f'userName eq "{ADELE}"'})
+
+    assert reply.status == 503
+    assert (await readiness(bridge, admin))[0] == 503
+
+
+async def test_an_upgrade_moves_the_bridge_to_the_v2_api(bridge_factory: BridgeFactory) -> None:
+    """SonarQube upgraded from 9.9 to 2025.6 under a running bridge: v1 calls before, v2 calls after, and
+    the users and groups provisioned before are still found and changed."""
+    bridge = await bridge_factory("9.9")
+    user = await create_user(bridge)
+    group = await create_group(bridge)
+    await bridge.sonar.control.lifecycle(phase="down")
+    await look_again(bridge)
+    await bridge.sonar.control.lifecycle(profile="2025.6", phase="up")
+    await look_again(bridge)
+    await bridge.sonar.control.clear_journal()
+
+    assert (await find(bridge, "Users", f'userName eq "{ADELE}"'))[0]["id"] == user["id"]
+    add = {"op": "add", "path": "members", "value": [{"value": user["id"]}]}
+    expect(
+        await bridge.patch(f"/Groups/{group['id']}", {"schemas": [PATCH_OP_SCHEMA], "Operations": [add]}), 204
+    )
+    disable = {"op": "replace", "path": "active", "value": False}
+    patched = await patch_user(bridge, user["id"], {"schemas": [PATCH_OP_SCHEMA], "Operations": [disable]})
+    assert patched["active"] is False
+
+    paths = [entry["path"] for entry in await bridge.sonar.control.journal()]
+    assert any(path.startswith("/api/v2/") for path in paths), paths
+    assert not any(path.startswith(("/api/users/", "/api/user_groups/")) for path in paths), paths
+    assert (await bridge.sonar.user_state(user["userName"]))["active"] is False
