@@ -59,7 +59,7 @@ async def run_checks(settings: BridgeSettings) -> list[Verdict]:
         token_verdict = await _token_verdict(client)
         verdicts.append(token_verdict)
         if token_verdict.level == "ok":
-            verdicts += await _saml(settings, client)
+            verdicts += [await _edition(client), *await _saml(settings, client)]
     finally:
         await connection.close()
     return verdicts
@@ -139,6 +139,14 @@ async def _token_verdict(client: SonarQubeClient) -> Verdict:
             "use a token of a user with the global 'Administer System' permission",
         )
     return Verdict("token", "ok", f"belongs to {caller.login!r}, who may administer SonarQube")
+
+
+async def _edition(client: SonarQubeClient) -> Verdict:
+    try:
+        edition = await client.edition()
+    except SonarQubeError:
+        edition = None
+    return Verdict("edition", "ok", f"{edition or 'an unknown'} edition: SCIM works the same on every one")
 
 
 async def _saml(settings: BridgeSettings, client: SonarQubeClient) -> list[Verdict]:

@@ -318,10 +318,11 @@ _V2 = (
 )
 
 
-# Served for tests and the demo, absent from SonarQube's definitions of these endpoints.
-_SETTINGS = (
+# Served for tests, the demo and `scim-bridge check`, absent from SonarQube's definitions of these endpoints.
+_UNDECLARED = (
     _get("api/settings/values", P("component"), P("keys")),
     _post("api/settings/set", P("component"), P("key", required=True), P("value")),
+    _get("api/navigation/global"),
 )
 
 
@@ -334,8 +335,9 @@ def specs_for(profile: Profile) -> tuple[EndpointSpec, ...]:
 
 
 def undeclared_specs() -> tuple[EndpointSpec, ...]:
-    """Endpoints the emulator serves that the definitions it follows do not describe (`api/settings/*`)."""
-    return _SETTINGS
+    """Endpoints the emulator serves that the definitions it follows do not describe (`api/settings/*`,
+    `api/navigation/global`)."""
+    return _UNDECLARED
 
 
 def endpoint_specs(profile: str) -> list[EndpointSpec]:

@@ -45,6 +45,14 @@ def _status(call: V1Call, value: str) -> web.Response:
     return json_response({"id": SERVER_ID, "version": call.profile.version, "status": value})
 
 
+def navigation_global(call: V1Call) -> web.Response:
+    """What SonarQube's UI asks first (docs/sonarqube.md SQ31); the emulator is always a Community edition."""
+    call.require_login()
+    return json_response(
+        {"edition": "community", "version": call.profile.version, "productionDatabase": True}
+    )
+
+
 def validate(call: V1Call) -> web.Response:
     """Valid only for credentials that authenticate (authentication is forced, so none is not valid)."""
     return json_response({"valid": call.caller is not None})
@@ -238,6 +246,7 @@ STARTING_HANDLERS: dict[str, V1Handler] = {STATUS_ACTION: starting_status}
 HANDLERS: dict[str, V1Handler] = {
     "api/server/version": version,
     STATUS_ACTION: status,
+    "api/navigation/global": navigation_global,
     "api/authentication/validate": validate,
     "api/user_tokens/generate": generate_token,
     "api/permissions/add_user": add_user_permission,

@@ -72,8 +72,10 @@ class GroupService:
                 attributes=attributes,
             )
             await self._store.insert_group(record)
-            await self._with.audit.record(ctx, "group_created", record)
             await self._change_members(ctx, record, members, add=member_ids, remove=())
+            await self._with.audit.record(
+                ctx, "group_created", record, detail=_members_detail(member_ids, ())
+            )
             return group_resource(record, list(member_ids))
 
     # -- read --------------------------------------------------------------------------------------------
@@ -240,6 +242,10 @@ class GroupService:
             await self._store.update_group(updated, expected_version=record.version)
         except StoreConflict as exc:
             raise UniquenessError(f"displayName: {exc}") from exc
+        # One audit event per request: a rename or another attribute changed, else only members.
+        action = "group_updated" if updated.attributes != record.attributes else "group_members_changed"
+        if action == "group_updated" or added or removed:
+            await self._with.audit.record(ctx, action, updated, detail=_members_detail(added, removed))
         return updated
 
     async def _change_members(
@@ -250,7 +256,8 @@ class GroupService:
         add: Iterable[str],
         remove: Iterable[str],
     ) -> None:
-        """One SonarQube call per active member changed; the store then remembers the wanted members."""
+        """One SonarQube call per active member changed; the store then remembers the wanted members. The
+        caller records the request's audit event."""
         group = GroupRef(record.sonar_name, record.sonar_id)
         added, removed = tuple(add), tuple(remove)
         async with sonar_errors():
@@ -268,10 +275,6 @@ class GroupService:
             await self._store.add_members(record.scim_id, added)
         if removed:
             await self._store.remove_members(record.scim_id, removed)
-        if added or removed:
-            await self._with.audit.record(
-                ctx, "group_members_changed", record, detail=f"added {len(added)}, removed {len(removed)}"
-            )
 
     # -- delete ------------------------------------------------------------------------------------------
     async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: IfMatch | None) -> None:
@@ -322,3 +325,7 @@ def _attributes_after(record: GroupRecord, name: str, plan: GroupPatchPlan) -> d
         else:
             attributes["externalId"] = plan.external_id
     return attributes
+
+
+def _members_detail(added: tuple[str, ...], removed: tuple[str, ...]) -> str | None:
+    return f"members added {len(added)}, removed {len(removed)}" if added or removed else None

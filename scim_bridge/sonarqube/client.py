@@ -28,6 +28,10 @@ class SonarQubeClient(Protocol):
         """The token's owner and whether it may administer SonarQube (raises `Unauthorized`)."""
         ...
 
+    async def edition(self) -> str | None:
+        """SonarQube's edition (`community`, `developer`, `enterprise`, `datacenter`), when it tells."""
+        ...
+
     async def saml_settings(self) -> SamlSettings:
         """Whether SAML authentication is on, and which assertion attributes give login and groups."""
         ...

@@ -87,6 +87,11 @@ class BaseClient(abc.ABC):
             raise Unauthorized("SonarQube did not accept the token", endpoint="api/users/current")
         return parsed("api/users/current", _caller, payload)
 
+    async def edition(self) -> str | None:
+        payload = (await self._get("api/navigation/global")).json_object()
+        edition = payload.get("edition")
+        return edition if isinstance(edition, str) else None
+
     async def saml_settings(self) -> SamlSettings:
         keys = (SAML_ENABLED, SAML_GROUP_ATTRIBUTE)
         payload = (await self._get("api/settings/values", params={"keys": ",".join(keys)})).json_object()

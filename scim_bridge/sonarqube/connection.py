@@ -61,6 +61,7 @@ class ServerState:
     status: str
     detail: str
     version: SonarVersion | None = None
+    cause: str | None = None  # what the failure was, for the log only (it may name library classes)
 
     @property
     def up(self) -> bool:
@@ -178,11 +179,11 @@ class SonarQubeConnection:
         try:
             reply = await self._transport.probe(STATUS_ENDPOINT)
         except Unavailable as exc:
-            return ServerState(
-                "UNREACHABLE", f"SonarQube at {self._sonar_url} does not answer ({exc.message})"
-            )
+            why = f"answers HTTP {exc.status}" if exc.status else "cannot be reached"
+            return ServerState("UNREACHABLE", f"SonarQube at {self._sonar_url} {why}", cause=exc.message)
         except SonarQubeError as exc:
-            return ServerState("UNEXPECTED", f"{self._sonar_url} is not a SonarQube ({exc.message})")
+            detail = f"{self._sonar_url} is not a SonarQube: is sonar_url right?"
+            return ServerState("UNEXPECTED", detail, cause=exc.message)
         try:
             payload = reply.json_object()
             status, version = str(payload["status"]), SonarVersion.parse(str(payload["version"]))
@@ -204,7 +205,7 @@ class SonarQubeConnection:
     def _settle(self, state: ServerState) -> None:
         previous, self.state = self.state, state
         if (previous.status, previous.version) != (state.status, state.version):
-            details: dict[str, Any] = {"status": state.status, "was": previous.status}
+            details: dict[str, Any] = {"status": state.status, "was": previous.status, "cause": state.cause}
             if self._capabilities is not None:
                 details |= {
                     "version": str(self._capabilities.version),

@@ -150,6 +150,11 @@ async def test_unknown_token_is_unauthorized(sonar: Sonar) -> None:
         await stranger.find_user("admin")
 
 
+async def test_edition(sonar: Sonar) -> None:
+    """The edition comes from api/navigation/global (the emulator is a Community edition)."""
+    assert await sonar.client.edition() == "community"
+
+
 async def test_saml_settings(sonar: Sonar) -> None:
     """SAML is reported enabled on an emulator started with SAML, without group synchronisation."""
     saml = await sonar.client.saml_settings()

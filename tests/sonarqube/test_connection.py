@@ -52,7 +52,7 @@ async def test_open_reads_status_and_version_without_auth(
         pytest.param(status("DB_MIGRATION_NEEDED"), "DB_MIGRATION_NEEDED", "/setup", id="migration"),
         pytest.param(status("RESTARTING"), "RESTARTING", "restarting", id="restarting"),
         pytest.param(
-            {"exception": aiohttp.ClientConnectionError()}, "UNREACHABLE", "does not answer", id="down"
+            {"exception": aiohttp.ClientConnectionError()}, "UNREACHABLE", "cannot be reached", id="down"
         ),
         pytest.param({"status": 503}, "UNREACHABLE", "503", id="503"),
         pytest.param(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json as jsonlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import AnyHttpUrl
+from structlog.testing import capture_logs
 
 from scim_bridge.app import create_app
 from scim_bridge.config import BridgeSettings
@@ -31,6 +33,17 @@ if TYPE_CHECKING:
 
 async def _no_sleep(_seconds: float) -> None:
     """Retries in tests never wait for real."""
+
+
+@pytest.fixture(autouse=True)
+def _no_token_in_the_logs() -> Iterator[None]:
+    """Every test of the HTTP surface (the Entra catalogue among them) runs with its log events captured,
+    before any redaction: none may carry the admin token, plain or as Basic credentials."""
+    secrets = (ADMIN_TOKEN, base64.b64encode(f"{ADMIN_TOKEN}:".encode()).decode())
+    with capture_logs() as events:
+        yield
+    logged = repr(events)
+    assert not [secret for secret in secrets if secret in logged], "a token reached the logs"
 
 
 class Bridge:

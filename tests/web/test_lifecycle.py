@@ -40,7 +40,7 @@ async def test_absent_then_starting_then_up(
     bridge = await bridge_factory(emulator={"start_delay": 3600})
     admin = await admin_of(bridge, aiohttp_server)
 
-    for phase, said in (("down", "does not answer"), ("starting", "starting")):
+    for phase, said in (("down", "cannot be reached"), ("starting", "starting")):
         await bridge.sonar.control.lifecycle(phase=phase)
         await look_again(bridge)
         reply = await bridge.post("/Users", user_body(ADELE))
