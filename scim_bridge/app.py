@@ -56,7 +56,7 @@ def create_app(
     unless `proxy` is off; request bodies under the base path over `max_body_bytes` are refused (413)."""
     app = web.Application(middlewares=scim_middlewares(), client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    app[METRICS] = Metrics(service_token=settings.auth == "static")
     app[SERVING] = Serving()
     app.cleanup_ctx.append(_collaborators(sonar, store))
     app.on_response_prepare.append(stamp_response)

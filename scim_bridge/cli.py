@@ -218,7 +218,7 @@ def _setting_flags(parser: argparse.ArgumentParser, settings: type[SettingsBase]
         if annotation is bool:
             arguments |= {"action": "store_true", "default": None}
         elif get_origin(annotation) is list:
-            arguments |= {"nargs": "+", "metavar": name.upper().removesuffix("S")}
+            arguments |= {"nargs": "+", "metavar": "VALUE"}
         else:
             extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
             literal = get_args(annotation) if get_origin(annotation) is Literal else None

@@ -204,7 +204,9 @@ def _describe(cls: type[SettingsBase], exc: ValidationError) -> str:
     prefix = str(cls.model_config.get("env_prefix", ENV_PREFIX))
     lines = []
     for error in exc.errors(include_url=False):
-        name = ".".join(str(part) for part in error["loc"]) or "settings"
-        where = f" ({prefix}{name.upper()})" if error["loc"] else ""
-        lines.append(f"setting '{name}'{where}: {error['msg']}")
+        if not error["loc"]:  # a rule between settings: its message names them
+            lines.append(str(error["msg"]).removeprefix("Value error, "))
+            continue
+        name = ".".join(str(part) for part in error["loc"])
+        lines.append(f"setting '{name}' ({prefix}{name.split('.')[0].upper()}): {error['msg']}")
     return "invalid configuration:\n  " + "\n  ".join(lines)

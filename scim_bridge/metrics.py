@@ -19,8 +19,10 @@ NO_ANSWER: Final = "none"  # the status label of a SonarQube call that got no HT
 class Metrics:
     """Every collector of one bridge, on `registry`."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry(auto_describe=True)
+    def __init__(self, *, service_token: bool = False) -> None:
+        """`service_token`: the bridge calls SonarQube with its own token (auth static), whose validity is
+        then a gauge."""
+        self.registry = CollectorRegistry(auto_describe=True)
         scim_labels = ("resource", "method")
         self.scim_requests = Counter(
             "scim_bridge_scim_requests",
@@ -93,7 +95,7 @@ class Metrics:
         self.service_token_valid = Gauge(
             "scim_bridge_service_token_valid",
             "auth 'static': 1 while SonarQube accepts the bridge's own token as an administrator's, else 0",
-            registry=self.registry,
+            registry=self.registry if service_token else None,
         )
 
     # -- observations the layers below report ----------------------------------------------------------

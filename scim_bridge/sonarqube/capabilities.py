@@ -1,6 +1,6 @@
 """What the SonarQube behind the bridge can do: every version difference the bridge acts on, in one place.
 
-`Capabilities` is built from the version `api/server/version` reports and the API dialect chosen for it,
+`Capabilities` is built from the version `api/system/status` reports and the API dialect chosen for it,
 and held by the `SonarQubeConnection`; every client it hands out carries the capabilities of its moment.
 The layers above ask it questions ("may a non-local user's name change?", "how long may a login be?")
 instead of testing dialects or version numbers, and read it per request, never keeping a copy made at

@@ -1,7 +1,7 @@
 """The one interface the rest of scim-bridge uses to talk to SonarQube, whatever its version.
 
 Two implementations exist: `V1Client` (web services `api/users/*`, `api/user_groups/*`; every version) and
-`V2Client` (`api/v2/*`; SonarQube 10.4+), chosen from `api/server/version` by `SonarQubeConnection`, which
+`V2Client` (`api/v2/*`; SonarQube 10.4+), chosen from `api/system/status` by `SonarQubeConnection`, which
 hands each client the `Capabilities` of the version it talks to. Every method raises only `SonarQubeError`
 subclasses (see `errors.py`).
 """

@@ -3,9 +3,9 @@ and clients per token.
 
 The bridge may start before SonarQube (a sidecar in SonarQube's pod) and outlive its restarts and upgrades.
 `watch()` asks `api/system/status` (unauthenticated; it also tells the version, docs/sonarqube.md SQ1, SQ3):
-every few seconds while SonarQube is not UP, every half minute while it is, and at once when a call finds it
-unreachable. Whenever SonarQube is UP with a version the connection has not seen, the capabilities are
-detected again, so an upgrade from 10.3 to 10.4 under a running bridge moves it from the v1 to the v2 API.
+every few seconds while SonarQube is not UP, every half minute while it is, and at once when a call gives up
+on it. Whenever SonarQube is UP with a version the connection has not seen, the capabilities are detected
+again, so an upgrade from 10.3 to 10.4 under a running bridge moves it from the v1 to the v2 API.
 Until SonarQube is UP, `client()` refuses with `Unavailable`, which SCIM clients get as 503.
 """
 
@@ -85,7 +85,7 @@ class SonarQubeConnection:
         self._capabilities: Capabilities | None = None
         self.state = ServerState("UNKNOWN", "SonarQube has not been asked yet")
         self._wake = asyncio.Event()
-        transport.on_unreachable = self._lost
+        transport.on_failure = self._failed
 
     @classmethod
     def create(
@@ -153,7 +153,7 @@ class SonarQubeConnection:
         return state
 
     async def watch(self) -> None:
-        """Follow SonarQube until cancelled, looking again at once when a call finds it unreachable. A
+        """Follow SonarQube until cancelled, looking again at once when a call gives up on it. A
         connection that has already looked waits its interval first."""
         while True:
             if self.state.status != "UNKNOWN":
@@ -220,8 +220,9 @@ class SonarQubeConnection:
                 dialect=None if capabilities is None else capabilities.dialect.value,
             )
 
-    def _lost(self) -> None:
-        """A call found SonarQube unreachable: not UP any more, and look again now."""
-        if self.state.up:
+    def _failed(self, unreachable: bool) -> None:
+        """A call gave up on SonarQube: look again now; when it could not even connect, SonarQube is not UP
+        any more meanwhile."""
+        if unreachable and self.state.up:
             self._settle(ServerState("UNREACHABLE", f"SonarQube at {self._sonar_url} stopped answering"))
         self._wake.set()

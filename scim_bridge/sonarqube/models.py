@@ -23,7 +23,7 @@ _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 @dataclass(frozen=True, slots=True, order=True)
 class SonarVersion:
-    """A SonarQube version as `api/server/version` prints it: `9.9.8.100196`, `2025.6.0.115417`, `26.7`."""
+    """A SonarQube version as SonarQube prints it: `9.9.8.100196`, `2025.6.0.115417`, `26.7`."""
 
     major: int
     minor: int

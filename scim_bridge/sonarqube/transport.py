@@ -164,8 +164,9 @@ class Transport:
         self._clock = clock
         self._down_until = 0.0  # clock time until which SonarQube is taken as unreachable
         self._metrics: Metrics | None = None
-        # Told when no connection to SonarQube could be opened at all (the connection watches SonarQube then).
-        self.on_unreachable: Callable[[], None] | None = None
+        # Told when a call gave up on SonarQube, and whether no connection could be opened at all: the
+        # connection looks at SonarQube again at once.
+        self.on_failure: Callable[[bool], None] | None = None
 
     @classmethod
     def from_settings(
@@ -329,8 +330,8 @@ class Transport:
         except _RetryableFailure as exc:
             if exc.unreachable:
                 self._down_until = self._clock() + KNOWN_DOWN_SECONDS
-                if self.on_unreachable is not None:
-                    self.on_unreachable()
+            if self.on_failure is not None:
+                self.on_failure(exc.unreachable)
             log.warning(
                 "sonarqube.unavailable", endpoint=request.endpoint, attempts=trace.attempts, reason=exc.reason
             )

@@ -3,7 +3,8 @@ inside this package (`raise ... from exc`); callers above never see a database d
 
     StoreError            the store cannot do what was asked (I/O, corruption, closed, bad URL, schema)
     ├── StoreConflict     a uniqueness rule or the expected version refused a write; `field` names which
-    └── StoreNotFound     a write addressed users or groups the store does not hold
+    ├── StoreNotFound     a write addressed users or groups the store does not hold
+    └── StoreMissing      a store opened only to be read does not exist
 """
 
 from __future__ import annotations
@@ -31,3 +32,7 @@ class StoreNotFound(StoreError):  # noqa: N818 - pairs with StoreConflict
         super().__init__(f"unknown {resource_type} id(s): {', '.join(scim_ids)}")
         self.resource_type = resource_type
         self.scim_ids = scim_ids
+
+
+class StoreMissing(StoreError):  # noqa: N818 - pairs with StoreNotFound
+    """The store does not exist, and was opened without creating it."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast
 import aiosqlite
 
 from scim_bridge.store._migrations import load_migrations
-from scim_bridge.store.errors import StoreConflict, StoreError, StoreNotFound
+from scim_bridge.store.errors import StoreConflict, StoreError, StoreMissing, StoreNotFound
 from scim_bridge.store.records import AuditEvent, GroupRecord, ResourceRecord, UserRecord, casefold_key
 
 if TYPE_CHECKING:
@@ -283,12 +283,13 @@ class SqliteStore:
         return f"SqliteStore({self._location!r})"
 
     @classmethod
-    async def open(cls, location: Path | Literal[":memory:"]) -> SqliteStore:
-        """Open (or create) the database at `location`, configure it and bring its schema up to date.
+    async def open(cls, location: Path | Literal[":memory:"], *, create: bool = True) -> SqliteStore:
+        """Open the database at `location` (creating it unless `create` is false), configure it and bring its
+        schema up to date.
 
         A new file is created readable by its owner only: it holds personal data.
         """
-        where = MEMORY if location == MEMORY else str(_create_private_file(Path(location)))
+        where = MEMORY if location == MEMORY else str(_database_file(Path(location), create=create))
         try:
             db = await aiosqlite.connect(where, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
         except sqlite3.Error as exc:
@@ -603,9 +604,13 @@ class SqliteStore:
                     raise StoreError(f"closing {self._location}: {exc}") from exc
 
 
-def _create_private_file(path: Path) -> Path:
-    """Create the database's directory and an empty file readable by its owner only, if missing; the
-    absolute path. (Blocking, but once at start.)"""
+def _database_file(path: Path, *, create: bool) -> Path:
+    """The database file's absolute path; with `create`, its directory and an empty file readable by its
+    owner only are created if missing. (Blocking, but once at start.)"""
+    if not create:
+        if not path.is_file():
+            raise StoreMissing(f"there is no state store at {path.absolute()}")
+        return path.absolute()
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.touch(mode=0o600, exist_ok=True)

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from scim_bridge.store import StoreError
 from scim_bridge.web.keys import ADMIN_OF, AUTHENTICATOR, METRICS, SERVING, SONAR, STORE
+from scim_bridge.web.middleware import name_the_server
 
 if TYPE_CHECKING:
     from scim_bridge.metrics import Metrics
@@ -32,6 +33,7 @@ def create_admin_app(bridge: web.Application) -> web.Application:
     """The admin application of `bridge` (an application made by `create_app`), served on its own port."""
     admin = web.Application()
     admin[ADMIN_OF] = bridge
+    admin.on_response_prepare.append(name_the_server)
     admin.router.add_get(HEALTHZ, healthz)
     admin.router.add_get(READYZ, readyz)
     admin.router.add_get(METRICS_PATH, metrics)

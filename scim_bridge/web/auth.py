@@ -40,6 +40,7 @@ REALM: Final = "scim-bridge"
 CHALLENGE: Final = f'Bearer realm="{REALM}"'
 INVALID_TOKEN_CHALLENGE: Final = f'{CHALLENGE}, error="invalid_token"'
 CACHE_SIZE: Final = 1024
+SERVICE_TOKEN_RECHECK_SECONDS: Final = 30.0  # a refused service token is asked about again after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,11 @@ class Authenticator(Protocol):
     async def service_token_problem(self) -> str | None:
         """What is wrong with the bridge's own SonarQube token, if it has one (static mode); None when
         nothing is, or when SonarQube cannot tell now."""
+        ...
+
+    def refused_later(self, token: str, error: UnauthorizedError | ForbiddenError) -> ScimError:
+        """SonarQube refused the token in the middle of a request that `authenticate` had let through (it
+        was revoked, or its user lost "Administer System"): forget what was known of it, and say so."""
         ...
 
 
@@ -110,6 +116,9 @@ class VerdictCache:
         self._entries.move_to_end(key)
         return caller
 
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
+
     def put(self, key: str, caller: Caller) -> None:
         if self._ttl <= 0:
             return
@@ -140,14 +149,18 @@ class SonarQubeTokenAuth:
             raise ForbiddenError(
                 f'the token\'s user {caller.login!r} lacks the "Administer System" permission in SonarQube'
             )
-        return Authenticated(self._connection.client(token), caller.login)
+        return Authenticated(client_for(self._connection, token), caller.login)
 
     async def service_token_problem(self) -> str | None:
         return None  # the bridge has no token of its own: each request brings one
 
+    def refused_later(self, token: str, error: UnauthorizedError | ForbiddenError) -> ScimError:
+        self._verdicts.forget(token_hash(token))
+        return error
+
     async def _ask_sonarqube(self, token: str, key: str) -> Caller:
         try:
-            return await self._connection.client(token).current_user()
+            return await client_for(self._connection, token).current_user()
         except Unauthorized as exc:
             log.warning("scim.auth_failed", reason="rejected_by_sonarqube", token_hash=key[:12])
             raise UnauthorizedError(
@@ -162,14 +175,23 @@ class StaticTokenAuth:
     """The bearer token must be a configured SCIM token; SonarQube is called with the bridge's own token."""
 
     def __init__(
-        self, connection: SonarQubeConnection, settings: BridgeSettings, metrics: Metrics | None = None
+        self,
+        connection: SonarQubeConnection,
+        settings: BridgeSettings,
+        metrics: Metrics | None = None,
+        *,
+        clock: Clock = time.monotonic,
     ) -> None:
         self._connection = connection
         self._metrics = metrics
+        self._clock = clock
         self._inline_tokens = [token.get_secret_value() for token in settings.scim_tokens]
         self._token_files = [FileSecret(path) for path in settings.scim_token_files]
         self._service_token = _service_token_source(settings)
-        self._owner: tuple[str, Caller] | None = None  # (hash of the service token, its owner)
+        # What SonarQube last said of the service token, by its hash: its owner, or why it refused it (asked
+        # again after a while, or at once when the token file brings another token).
+        self._owner: tuple[str, Caller] | None = None
+        self._refusal: tuple[str, str, float] | None = None  # (hash, reason, clock time to ask again)
 
     async def authenticate(self, token: str) -> Authenticated:
         if not self._accepts(token):
@@ -179,7 +201,7 @@ class StaticTokenAuth:
             )
         service_token = self._service_token()
         owner = await self._owner_of(service_token)
-        return Authenticated(self._connection.client(service_token), owner.login)
+        return Authenticated(client_for(self._connection, service_token), owner.login)
 
     async def service_token_problem(self) -> str | None:
         try:
@@ -189,6 +211,13 @@ class StaticTokenAuth:
         except ScimError:
             return None  # SonarQube cannot say now; readiness reports SonarQube itself
         return None
+
+    def refused_later(self, token: str, error: UnauthorizedError | ForbiddenError) -> ScimError:  # noqa: ARG002 - the SCIM token is not what SonarQube refused
+        # The SCIM client's token is fine: what SonarQube refuses is the bridge's own.
+        key = token_hash(self._service_token())
+        reason = "SonarQube no longer accepts it" if isinstance(error, UnauthorizedError) else error.detail
+        self._owner = None
+        return self._unusable(key, reason)
 
     def _accepts(self, token: str) -> bool:
         # Digests have one length, and every known token is compared: the time taken tells nothing about
@@ -211,31 +240,48 @@ class StaticTokenAuth:
         return [token for token in tokens if token]
 
     async def _owner_of(self, service_token: str) -> Caller:
-        """The owner of the bridge's token, asked once per token (a rotated file brings a new one)."""
+        """The owner of the bridge's token, asked once per token; a refusal is asked again after a while."""
         key = token_hash(service_token)
         if self._owner is not None and self._owner[0] == key:
             return self._owner[1]
+        if self._refusal is not None and self._refusal[0] == key and self._clock() < self._refusal[2]:
+            raise _unusable_error(self._refusal[1])
         try:
-            owner = await self._connection.client(service_token).current_user()
+            owner = await client_for(self._connection, service_token).current_user()
         except Unauthorized as exc:
-            raise self._unusable("SonarQube does not accept it") from exc
+            raise self._unusable(key, "SonarQube does not accept it") from exc
         except SonarQubeError as exc:  # unavailable or answering oddly: "try again later"
             raise scim_error(exc) from exc
         if not owner.is_admin:
-            raise self._unusable(f'its user {owner.login!r} lacks "Administer System"')
-        self._owner = (key, owner)
+            raise self._unusable(key, f'its user {owner.login!r} lacks "Administer System"')
+        self._owner, self._refusal = (key, owner), None
         if self._metrics is not None:
             self._metrics.service_token_valid.set(1)
         return owner
 
-    def _unusable(self, reason: str) -> ServiceTokenUnusableError:
-        log.error("scim.service_token_unusable", reason=reason)
+    def _unusable(self, key: str, reason: str) -> ServiceTokenUnusableError:
+        if self._refusal is None or self._refusal[:2] != (key, reason):
+            log.error("scim.service_token_unusable", reason=reason)
+        self._refusal = (key, reason, self._clock() + SERVICE_TOKEN_RECHECK_SECONDS)
         if self._metrics is not None:
             self._metrics.service_token_valid.set(0)
-        return ServiceTokenUnusableError(
-            f"the bridge's own SonarQube token (sonar_token / sonar_token_file) is unusable: {reason}",
-            retry_after=DEFAULT_RETRY_AFTER,
-        )
+        return _unusable_error(reason)
+
+
+def _unusable_error(reason: str) -> ServiceTokenUnusableError:
+    return ServiceTokenUnusableError(
+        f"the bridge's own SonarQube token (sonar_token / sonar_token_file) is unusable: {reason}",
+        retry_after=DEFAULT_RETRY_AFTER,
+    )
+
+
+def client_for(connection: SonarQubeConnection, token: str) -> SonarQubeClient:
+    """The connection's client for `token`, or the SCIM error that says why there is none now (503 while
+    SonarQube is not UP)."""
+    try:
+        return connection.client(token)
+    except SonarQubeError as exc:
+        raise scim_error(exc) from exc
 
 
 class ServiceTokenUnusableError(ServiceUnavailableError):

@@ -27,11 +27,13 @@ from aiohttp import hdrs, web
 
 from scim_bridge.provisioning.context import RequestContext
 from scim_bridge.scim.errors import (
+    ForbiddenError,
     InternalServerError,
     MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
     ScimError,
+    UnauthorizedError,
 )
 from scim_bridge.sonarqube import deadline
 from scim_bridge.web.auth import bearer_token
@@ -57,6 +59,11 @@ async def stamp_response(request: web.Request, response: web.StreamResponse) -> 
     included, and names its server without telling versions."""
     if REQUEST_ID in request:
         response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+    await name_the_server(request, response)
+
+
+async def name_the_server(_request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: `Server: scim-bridge`, instead of aiohttp's Python and aiohttp versions."""
     response.headers[hdrs.SERVER] = SERVER
 
 
@@ -123,10 +130,14 @@ async def scim_auth(request: web.Request, handler: Handler) -> web.StreamRespons
     if not _under_base_path(request):
         return await handler(request)
     token = bearer_token(request.headers.get(hdrs.AUTHORIZATION))
+    authenticator = request.app[AUTHENTICATOR]
     with deadline(request.app[SETTINGS].sonar_deadline):
-        caller = await request.app[AUTHENTICATOR].authenticate(token)
+        caller = await authenticator.authenticate(token)
         request[SCIM_CONTEXT] = RequestContext(caller.sonar, caller.actor, request[REQUEST_ID])
-        return await handler(request)
+        try:
+            return await handler(request)
+        except (UnauthorizedError, ForbiddenError) as exc:  # SonarQube refused the token half-way
+            raise authenticator.refused_later(token, exc) from exc
 
 
 def _error_response(error: ScimError) -> web.Response:

@@ -59,6 +59,7 @@ def test_public_surface() -> None:
         "StateStore",
         "StoreConflict",
         "StoreError",
+        "StoreMissing",
         "StoreNotFound",
         "UserRecord",
         "casefold_key",
@@ -66,3 +67,4 @@ def test_public_surface() -> None:
     ]
     assert issubclass(store.StoreConflict, store.StoreError)
     assert issubclass(store.StoreNotFound, store.StoreError)
+    assert issubclass(store.StoreMissing, store.StoreError)

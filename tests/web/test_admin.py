@@ -80,12 +80,13 @@ async def test_metrics_after_a_scripted_sequence(
 async def test_health_and_readiness(
     bridge_factory: BridgeFactory, aiohttp_server: Callable[..., Awaitable[TestServer]]
 ) -> None:
-    """/healthz is 200 while the process serves; /readyz is 200 with SonarQube's version, then 503 once the
-    bridge drains, saying so."""
+    """/healthz is 200 while the process serves (and names no versions); /readyz is 200 with SonarQube's
+    version, then 503 once the bridge drains, saying so."""
     bridge = await bridge_factory("9.9")
     admin = await aiohttp_server(create_admin_app(bridge.server.app))
     async with bridge.http.get(admin.make_url(HEALTHZ)) as resp:
         assert (resp.status, await resp.json()) == (200, {"status": "ok"})
+        assert resp.headers["Server"] == "scim-bridge"
     async with bridge.http.get(admin.make_url(READYZ)) as resp:
         report = await resp.json()
     assert (resp.status, report["ready"], report["store"]) == (200, True, "writable")

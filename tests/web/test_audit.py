@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from structlog.testing import capture_logs
 
-from scim_bridge.cli import _audit
+from scim_bridge.cli import _audit, main
 from scim_bridge.commands.audit import since_from
 from scim_bridge.config import ConfigError
 from tests.support import PATCH_OP_SCHEMA
@@ -115,3 +115,11 @@ def test_a_wrong_duration_is_a_setting_error(duration: str) -> None:
     """A duration that is not a number and a unit is refused, saying how to write one."""
     with pytest.raises(ConfigError, match="24h"):
         since_from(duration, datetime.now(UTC))
+
+
+def test_audit_of_a_missing_store_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`audit` on a store path where there is none: exit 2, naming the path; nothing is created."""
+    missing = tmp_path / "nowhere" / "state.db"
+    assert main(["audit", "--store", f"sqlite:///{missing}"]) == 2
+    assert f"there is no state store at {missing}" in capsys.readouterr().err
+    assert not missing.parent.exists()

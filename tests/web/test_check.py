@@ -137,3 +137,13 @@ async def test_the_command_prints_and_exits(
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
     assert {check["subject"] for check in report["checks"]} >= {"configuration", "store", "sonarqube"}
+
+
+async def test_a_store_not_created_yet_is_fine(sonar_factory: SonarFactory, tmp_path: Path) -> None:
+    """Before the first `serve` there is no store: check says `serve` creates it, and creates nothing."""
+    sonar = await sonar_factory("2025.6", saml=True)
+    settings = settings_for(sonar, tmp_path / "later")
+    verdicts = await run_checks(settings)
+    assert succeeded(verdicts)
+    assert "serve` creates it" in by_subject(verdicts)["store"][0].found
+    assert not (tmp_path / "later").exists()

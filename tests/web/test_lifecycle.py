@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from scim_bridge.web.admin import READYZ, create_admin_app
 from scim_bridge.web.keys import SONAR
-from tests.support import PATCH_OP_SCHEMA
+from tests.support import ADMIN_TOKEN, PATCH_OP_SCHEMA
 from tests.web.entra import ADELE, create_group, create_user, expect, find, patch_user, user_body
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from pathlib import Path
 
     from aiohttp.test_utils import TestServer
 
@@ -98,3 +99,40 @@ async def test_an_upgrade_moves_the_bridge_to_the_v2_api(bridge_factory: BridgeF
     assert any(path.startswith("/api/v2/") for path in paths), paths
     assert not any(path.startswith(("/api/users/", "/api/user_groups/")) for path in paths), paths
     assert (await bridge.sonar.user_state(user["userName"]))["active"] is False
+
+
+async def test_a_cached_token_meets_a_sonarqube_that_is_not_up(bridge_factory: BridgeFactory) -> None:
+    """A token already checked, then SonarQube starting again: 503 with Retry-After, never a 500."""
+    bridge = await bridge_factory()
+    assert (await bridge.get("/Users")).status == 200
+    await bridge.sonar.control.lifecycle(phase="starting")
+    await look_again(bridge)
+    reply = await bridge.get("/Users")
+    assert reply.status == 503, reply
+    assert "starting" in reply.body["detail"]
+    assert int(reply.headers["Retry-After"]) > 0
+
+
+async def test_a_service_token_revoked_later_is_a_503(
+    bridge_factory: BridgeFactory, aiohttp_server: Callable[..., Awaitable[TestServer]], tmp_path: Path
+) -> None:
+    """Static auth: the bridge's own token loses its rights after it was checked. SCIM clients get 503 (their
+    token is fine: Entra retries instead of quarantining), and /readyz names the problem."""
+    token_file = tmp_path / "sonar-token"
+    token_file.write_text(ADMIN_TOKEN)
+    bridge = await bridge_factory(auth="static", scim_tokens=["scim-token"], sonar_token_file=token_file)
+    await bridge.sonar.create_user("robot")
+    grant = {"login": "robot", "permission": "admin"}
+    assert (await bridge.sonar.post("api/permissions/add_user", grant)).status == 204
+    token_file.write_text(await bridge.sonar.user_token("robot"))  # rotated to the robot's token
+    assert (await bridge.get("/Users", token="scim-token")).status == 200
+
+    assert (await bridge.sonar.post("api/permissions/remove_user", grant)).status == 204
+    reply = await bridge.get("/Users", params={"filter": f'userName eq "{ADELE}"'}, token="scim-token")
+
+    assert reply.status == 503, reply
+    assert "bridge's own SonarQube token" in reply.body["detail"]
+    admin = await admin_of(bridge, aiohttp_server)
+    status, report = await readiness(bridge, admin)
+    assert status == 200
+    assert "may not administer" in report["service_token"]
