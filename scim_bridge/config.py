@@ -138,7 +138,27 @@ class BridgeSettings(SonarQubeSettings):
     )
     protected_logins: list[str] = Field(
         default_factory=lambda: ["admin"],
-        description="accounts never deactivated, deleted or renamed through SCIM (nor the token's owner)",
+        description="accounts SCIM never adopts, links, changes, deletes or removes from groups (nor the "
+        "token's owner)",
+    )
+    adopt_local_accounts: bool = Field(
+        default=False,
+        description="let Entra take over local SonarQube accounts (with a password) whose login matches a "
+        "userName: they are linked to SAML and lose their password",
+    )
+    on_delete: Literal["deactivate", "anonymize"] = Field(
+        "deactivate",
+        description="what SCIM DELETE does to a SonarQube account: deactivate it, or also anonymise it "
+        "(SonarQube 9.7+: its login and name are gone for good)",
+    )
+    public_url: AnyHttpUrl | None = Field(
+        None,
+        description="the bridge's address as SCIM clients reach it (https://sonar.example.com), for Location "
+        "and meta.location; without it, the request's own, forwarded headers believed from trusted_proxies",
+    )
+    reconcile_interval: Annotated[float, Field(ge=0, le=7 * 24 * 3600)] = Field(
+        0,
+        description="seconds between reconcile runs inside serve (0: never; `scim-bridge reconcile` by hand)",
     )
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = Field(
         1024 * 1024, description="larger request bodies are refused with 413"
