@@ -45,6 +45,10 @@ class SonarQubeClient(Protocol):
         """The user with exactly this login (case-sensitive); `active` None finds either state."""
         ...
 
+    async def users(self, *, active: bool) -> list[SonarUser]:
+        """Every user in one state, all pages (9.9 stops at 10 000, docs/sonarqube.md SQ8)."""
+        ...
+
     async def find_user_by_external_login(
         self, external_login: str, provider: str, *, active: bool | None = None
     ) -> SonarUser | None:
@@ -79,6 +83,14 @@ class SonarQubeClient(Protocol):
     # -- groups --------------------------------------------------------------------------------------
     async def get_group(self, group_id: str) -> SonarGroup | None:
         """The group with this uuid; `None` when unknown. Only on dialects with ids."""
+        ...
+
+    async def groups(self) -> list[SonarGroup]:
+        """Every group, all pages."""
+        ...
+
+    async def group_members(self, group: GroupRef) -> list[UserRef]:
+        """Every active member of the group, all pages (login always, uuid where the dialect has it)."""
         ...
 
     async def find_group(self, name: str) -> SonarGroup | None:

@@ -153,6 +153,16 @@ class BaseClient(abc.ABC):
         pages = self._pages(self.GROUP_SEARCH, "groups", {"q": name})
         return pick_group([parsed(self.GROUP_SEARCH, self._parse_group, item) async for item in pages], name)
 
+    async def users(self, *, active: bool) -> list[SonarUser]:
+        return [
+            parsed(self.USER_SEARCH, functools.partial(self._parse_user, active=active), item)
+            async for item in self._pages(self.USER_SEARCH, "users", self._user_state(active))
+        ]
+
+    async def groups(self) -> list[SonarGroup]:
+        pages = self._pages(self.GROUP_SEARCH, "groups", {})
+        return [parsed(self.GROUP_SEARCH, self._parse_group, item) async for item in pages]
+
     # -- what each dialect says its own way ----------------------------------------------------------
     @staticmethod
     @abc.abstractmethod

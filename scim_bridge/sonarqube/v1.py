@@ -133,6 +133,10 @@ class V1Client(BaseClient):
         await self._post("api/user_groups/remove_user", {"name": group.name, "login": user.login})
         log.info("sonarqube.member_removed", group=group.name, login=user.login)
 
+    async def group_members(self, group: GroupRef) -> list[UserRef]:
+        pages = self._pages("api/user_groups/users", "users", {"name": group.name, "selected": "selected"})
+        return [parsed("api/user_groups/users", lambda u: UserRef(u["login"]), item) async for item in pages]
+
     # -- helpers -------------------------------------------------------------------------------------
     async def _post(self, endpoint: str, form: Query) -> Reply:
         return await self._http.call("POST", endpoint, credentials=self._credentials, form=form)

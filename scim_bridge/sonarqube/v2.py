@@ -141,6 +141,10 @@ class V2Client(BaseClient):
                 continue  # gone since we read it (or by our own lost first attempt): absent is the goal
             log.info("sonarqube.member_removed", group_id=query["groupId"], user_id=query["userId"])
 
+    async def group_members(self, group: GroupRef) -> list[UserRef]:
+        pages = self._pages(USERS, "users", {"groupId": await self._group_id(group)})
+        return [parsed(USERS, lambda u: UserRef(u["login"], str(u["id"])), item) async for item in pages]
+
     # -- helpers -------------------------------------------------------------------------------------
     async def _user_id(self, user: UserRef) -> str:
         return user.id or _uuid_of(await self._existing_user(user.login), USERS)

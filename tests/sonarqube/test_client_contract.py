@@ -548,13 +548,23 @@ async def test_add_member_to_unknown_is_not_found(sonar: Sonar, missing: str) ->
 
 
 async def test_listings_span_pages(sonar: Sonar, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every search reads all pages it needs (page size lowered to 2 here)."""
+    """Every search and listing reads all pages it needs (page size lowered to 2 here)."""
     # 9.9 applies `externalIdentity` to each fetched page only, so that search must read every page too.
     monkeypatch.setattr(common_module, "PAGE_SIZE", 2)
     logins = [f"member{number}" for number in range(5)]
     users = [await create(sonar, login, "Member") for login in logins]
-    for number in range(5):
-        await sonar.client.create_group(f"team{number}")
+    groups = [await sonar.client.create_group(f"team{number}") for number in range(5)]
+    for user in users:
+        await sonar.client.add_member(groups[0].ref, user)
+    await sonar.client.deactivate_user(users[4])
+
+    assert sorted(member.login for member in await sonar.client.group_members(groups[0].ref)) == logins[:4]
+    active = {user.login for user in await sonar.client.users(active=True)}
+    assert active >= set(logins[:4])
+    assert "member4" not in active
+    assert [user.login for user in await sonar.client.users(active=False)] == ["member4"]
+    assert {group.name for group in await sonar.client.groups()} >= {f"team{number}" for number in range(5)}
+    await sonar.client.create_user("member4", "Member", None)  # reactivated
 
     last = await sonar.client.find_user("member4")
     assert last is not None
