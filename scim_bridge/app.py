@@ -4,7 +4,8 @@ The collaborators (SonarQube connection, state store) may be injected, as tests 
 opened when the application starts and closed when it stops. Injected ones are left open for their owner.
 The application starts whatever SonarQube is doing: the connection watches SonarQube in the background and
 SCIM requests are answered 503 until it is UP (see `sonarqube/connection.py`). `create_admin_app` serves its
-probes and metrics on another port (`web/admin.py`).
+probes and metrics on another port (`web/admin.py`). With `reconcile_interval`, a `reconcile` runs in the
+background every that many seconds (`provisioning/reconcile.py`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
+import structlog
 from aiohttp import web
 
 from scim_bridge.metrics import Metrics
+from scim_bridge.provisioning.reconcile import reconcile_now, reconcile_periodically
 from scim_bridge.provisioning.service import Provisioner
 from scim_bridge.sonarqube import SonarQubeConnection
-from scim_bridge.store import open_store
+from scim_bridge.store import StoreError, StoreLocked, open_store
+from scim_bridge.store.deferred import DeferredStore
 from scim_bridge.web import add_scim_routes, scim_middlewares
 from scim_bridge.web.admin import create_admin_app
 from scim_bridge.web.auth import authenticator_for
@@ -44,6 +48,8 @@ if TYPE_CHECKING:
     from scim_bridge.store import StateStore
 
 __all__ = ["create_admin_app", "create_app"]
+
+log = structlog.get_logger("scim_bridge.app")
 
 
 def create_app(
@@ -70,10 +76,9 @@ def _collaborators(
     async def open_and_close(app: web.Application) -> AsyncIterator[None]:
         settings, metrics = app[SETTINGS], app[METRICS]
         async with AsyncExitStack() as opened:
-            # The store first: a wrong store URL is told at once.
             state = store
             if state is None:
-                state = await open_store(settings.store)
+                state = await _open_or_defer(settings, opened)
                 opened.push_async_callback(state.close)
             state.observe(metrics)
             connection = sonar
@@ -85,7 +90,18 @@ def _collaborators(
             opened.push_async_callback(_cancelled, watcher)
             app[SONAR] = connection
             app[STORE] = state
-            app[PROVISIONER] = Provisioner(store=state, settings=settings)
+            app[PROVISIONER] = provisioner = Provisioner(store=state, settings=settings)
+            if settings.reconcile_interval > 0:
+                runs = asyncio.create_task(
+                    reconcile_periodically(
+                        settings.reconcile_interval,
+                        lambda: reconcile_now(
+                            connection, state, settings, dry_run=False, locks=provisioner.locks
+                        ),
+                    ),
+                    name="reconcile",
+                )
+                opened.push_async_callback(_cancelled, runs)
             app[AUTHENTICATOR] = authenticator_for(settings, connection, metrics)
             if settings.proxy == "on":
                 proxy = ReverseProxy(
@@ -100,6 +116,20 @@ def _collaborators(
             yield
 
     return open_and_close
+
+
+async def _open_or_defer(settings: BridgeSettings, opened: AsyncExitStack) -> StateStore:
+    """The store, or (when it cannot be opened now) a stand-in that keeps trying: the bridge starts anyway,
+    not ready, as it does without SonarQube. Another process holding the store stops the start."""
+    try:
+        return await open_store(settings.store)
+    except StoreLocked:
+        raise
+    except StoreError as exc:
+        log.warning("store.unavailable", reason=str(exc))
+        deferred = DeferredStore(lambda: open_store(settings.store), str(exc))
+        opened.push_async_callback(_cancelled, asyncio.create_task(deferred.keep_trying(), name="open store"))
+        return cast("StateStore", deferred)  # it answers every StateStore call, by delegation
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

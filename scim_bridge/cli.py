@@ -4,11 +4,13 @@
 serve      the bridge, whatever SonarQube is doing (it waits for SonarQube and follows it)
 check      would provisioning work with these settings? (docs/deploy.md)
 audit      who changed which account or group, when
+reconcile  find what changed in SonarQube behind the bridge's back, and repair it (docs/operations.md)
 emulator   the built-in SonarQube emulator (docs/emulator.md)
 demo       the emulator and the bridge in one process
 
-Exit codes: 0 after a clean stop (or `check` finding nothing wrong), 1 when the service cannot start (a port
-taken) or `check` found an error, 2 for a wrong setting.
+Exit codes: 0 after a clean stop (or `check` finding nothing wrong, or `reconcile` leaving nothing wrong), 1
+when the service cannot start (a port or the store taken), `check` found an error or `reconcile` could not
+repair something, 2 for a wrong setting.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from scim_bridge import __version__
 from scim_bridge.config import BridgeSettings, ConfigError, SettingsBase, load_settings
 from scim_bridge.emulator.config import EmulatorSettings
 from scim_bridge.logs import configure_logging
-from scim_bridge.store import StoreError
+from scim_bridge.store import StoreError, StoreLocked
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -52,13 +54,18 @@ _SERVE_SETTINGS: Final = (
     "store",
     "auth",
     "saml_link",
+    "adopt_local_accounts",
+    "on_delete",
     "proxy",
+    "public_url",
     "trusted_proxies",
     "tls_cert",
     "tls_key",
     "shutdown_grace",
+    "reconcile_interval",
 )
 _CHECK_SETTINGS: Final = ("sonar_url", "store", "auth", "saml_link", "sonar_token")
+_RECONCILE_SETTINGS: Final = ("sonar_url", "store", "saml_link", "sonar_token")
 _EMULATOR_SETTINGS: Final = (
     "host",
     "port",
@@ -84,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_check(commands)
     _add_audit(commands)
+    _add_reconcile(commands)
     _add_emulator(commands)
     _add_demo(commands)
     return parser
@@ -112,6 +120,22 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _config_flag(check)
     _setting_flags(check, BridgeSettings, *_CHECK_SETTINGS)
     check.add_argument("--json", action="store_true", help="one JSON document instead of text")
+
+
+def _add_reconcile(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="find what changed in SonarQube behind the bridge's back, and put it right",
+        description="Compare what Entra asked for (the state store) with SonarQube: memberships changed in "
+        "SonarQube's UI, accounts reactivated or deactivated there, lost SAML links, renamed or deleted "
+        "groups, a lost store (SonarQube 10.4+); repair each difference. Needs an administrator's token "
+        "(--sonar-token or SCIM_BRIDGE_SONAR_TOKEN(_FILE)) and the store to itself (--dry-run also works "
+        "beside serve). Exit 0 when nothing is left wrong, 1 when something could not be repaired.",
+    )
+    _config_flag(reconcile)
+    _setting_flags(reconcile, BridgeSettings, *_RECONCILE_SETTINGS)
+    reconcile.add_argument("--dry-run", action="store_true", help="report the differences, change nothing")
+    reconcile.add_argument("--json", action="store_true", help="one JSON object per line, the summary last")
 
 
 def _add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -165,6 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_check(_bridge_settings(args, _CHECK_SETTINGS), as_json=args.json))
         elif args.command == "audit":
             asyncio.run(_audit(_bridge_settings(args, ("store",)), args.since, args.user, as_json=args.json))
+        elif args.command == "reconcile":
+            from scim_bridge.commands.reconcile import run_reconcile  # noqa: PLC0415 - see above
+
+            settings = _bridge_settings(args, _RECONCILE_SETTINGS)
+            return asyncio.run(run_reconcile(settings, dry_run=args.dry_run, as_json=args.json))
         elif args.command == "emulator":
             _run_emulator(args)
         elif args.command == "demo":
@@ -243,10 +272,12 @@ def _given(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
 
 async def _serve(settings: BridgeSettings) -> None:
     """Serve until SIGINT or SIGTERM, then drain (serving.py)."""
-    from scim_bridge.serving import RunningBridge  # noqa: PLC0415 - see main
+    from scim_bridge.serving import RunningBridge, StartError  # noqa: PLC0415 - see main
 
-    with _store_errors():
+    try:
         running = await RunningBridge.start(settings)
+    except StoreLocked as exc:
+        raise StartError(f"setting 'store' (SCIM_BRIDGE_STORE): {exc}") from exc
     try:
         await _until_stopped()
     finally:

@@ -9,13 +9,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import AnyHttpUrl, Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from scim_bridge.store.errors import StoreError
+from scim_bridge.store.url import check_store_url
 
 ENV_PREFIX = "SCIM_BRIDGE_"
 
@@ -183,6 +194,14 @@ class BridgeSettings(SonarQubeSettings):
         20.0, description="seconds in-flight requests may take to finish after SIGTERM"
     )
 
+    @field_validator("store")
+    @classmethod
+    def _a_store_url(cls, url: str) -> str:
+        try:
+            return check_store_url(url)
+        except StoreError as exc:
+            raise ValueError(str(exc)) from None
+
     @model_validator(mode="after")
     def _tls_is_complete(self) -> BridgeSettings:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -202,6 +221,13 @@ class BridgeSettings(SonarQubeSettings):
         for path in self.scim_token_files:
             if not path.is_file():
                 raise ValueError(f"scim_token_files: {path} is not a readable file")
+        return self
+
+    @model_validator(mode="after")
+    def _reconcile_has_a_token(self) -> BridgeSettings:
+        # SCIM requests bring their own token; the periodic runs have none but the bridge's.
+        if self.reconcile_interval > 0 and self.sonar_token is None and self.sonar_token_file is None:
+            raise ValueError("reconcile_interval needs sonar_token or sonar_token_file (an administrator's)")
         return self
 
 
@@ -224,9 +250,10 @@ def _describe(cls: type[SettingsBase], exc: ValidationError) -> str:
     prefix = str(cls.model_config.get("env_prefix", ENV_PREFIX))
     lines = []
     for error in exc.errors(include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
         if not error["loc"]:  # a rule between settings: its message names them
-            lines.append(str(error["msg"]).removeprefix("Value error, "))
+            lines.append(message)
             continue
         name = ".".join(str(part) for part in error["loc"])
-        lines.append(f"setting '{name}' ({prefix}{name.split('.')[0].upper()}): {error['msg']}")
+        lines.append(f"setting '{name}' ({prefix}{name.split('.')[0].upper()}): {message}")
     return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -32,7 +32,7 @@ def since_from(duration: str | None, now: datetime) -> datetime | None:
 
 async def audit_events(store_url: str, *, since: datetime | None, login: str | None) -> list[AuditEvent]:
     """The events in the store at `store_url`, newest first."""
-    store = await open_store(store_url, create=False)
+    store = await open_store(store_url, create=False, exclusive=False)
     try:
         return await store.audit_trail(since=since, sonar_key=login, limit=MOST_EVENTS)
     finally:

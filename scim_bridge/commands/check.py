@@ -97,7 +97,7 @@ def _configuration(settings: BridgeSettings) -> Verdict:
 
 async def _store(settings: BridgeSettings) -> Verdict:
     try:
-        store = await open_store(settings.store, create=False)
+        store = await open_store(settings.store, create=False, exclusive=False)
     except StoreMissing as exc:
         return Verdict("store", "ok", f"{exc} yet: `serve` creates it")
     except StoreError as exc:

@@ -195,7 +195,8 @@ async def _api_lifecycle_and_faults(request: web.Request, handler: Handler) -> w
         return await handler(request)
     emulator = request.app[EMULATOR]
     phase = request[_PHASE] = emulator.phase
-    fault = emulator.faults.pick() if phase == "up" else None  # only a running SonarQube draws faults
+    # Only a running SonarQube draws faults.
+    fault = emulator.faults.pick(request.method, request.path) if phase == "up" else None
     entry: dict[str, Any] = {
         "method": request.method,
         "path": request.path,

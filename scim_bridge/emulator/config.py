@@ -42,6 +42,9 @@ class EmulatorSettings(SettingsBase):
     fault_rate: float = Field(0.0, description="share of requests answered with a fault (0..1)")
     seed: int | None = Field(None, description="seed that makes faults reproducible")
     fault_kinds: tuple[str, ...] = Field(FAULT_KINDS, description="the faults to choose from")
+    fault_paths: tuple[str, ...] = Field(
+        (), description="only calls whose path or 'METHOD path' starts with one of these fail (none: all)"
+    )
     slow_seconds: float = Field(30.0, description="how long a 'slow' fault delays its answer")
     retry_after: int = Field(1, description="seconds in the Retry-After of '429' and '503' faults")
 
@@ -64,4 +67,5 @@ class EmulatorSettings(SettingsBase):
             slow_seconds=self.slow_seconds,
             retry_after=self.retry_after,
             seed=self.seed,
+            paths=self.fault_paths,
         )

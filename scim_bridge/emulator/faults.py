@@ -2,7 +2,8 @@
 
 Kinds: "500" (SonarQube's internal-error answer), "503" and "429" (with `Retry-After`; the request is not
 applied), "reset" (the connection is dropped without an answer, half the time before the request is
-applied and half the time after), "slow" (applied, then answered `slow_seconds` late).
+applied and half the time after), "slow" (applied, then answered `slow_seconds` late). `paths` narrows
+the faults to some calls, such as `DELETE /api/v2/users-management/users` or `/api/users/deactivate`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class FaultSettings:
     slow_seconds: float
     retry_after: int
     seed: int | None
+    paths: tuple[str, ...]
+    """Only requests whose path, or method and path (`POST /api/users/create`), start with one of these
+    draw faults; none: every `/api/` request."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
@@ -64,9 +68,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 
 def _converted(name: str, value: Any) -> Any:
-    if name == "kinds":
-        if not isinstance(value, list) or not all(isinstance(kind, str) for kind in value):
-            raise FaultSettingsError("kinds must be a list of fault kinds")
+    if name in {"kinds", "paths"}:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise FaultSettingsError(f"{name} must be a list of strings")
         return tuple(value)
     if name == "seed":
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -106,7 +110,11 @@ class FaultInjector:
         """Start the sequence of choices again from the seed."""
         self._random = random.Random(self.settings.seed)
 
-    def pick(self) -> Fault | None:
+    def pick(self, method: str, path: str) -> Fault | None:
+        """The fault for a request, if it draws one."""
+        paths = self.settings.paths
+        if paths and not any(path.startswith(p) or f"{method} {path}".startswith(p) for p in paths):
+            return None
         if not self.settings.kinds or self._random.random() >= self.settings.rate:
             return None
         kind = self._random.choice(self.settings.kinds)

@@ -19,9 +19,11 @@ from scim_bridge.provisioning.mapping import (
     group_resource,
     stored_attributes,
 )
+from scim_bridge.provisioning.protections import PROTECTED_GROUPS, login_protection
 from scim_bridge.provisioning.translate import sonar_errors
 from scim_bridge.scim.errors import InvalidValueError, MutabilityError, NotFoundError, UniquenessError
 from scim_bridge.scim.filters import direct_lookup
+from scim_bridge.scim.ids import plausible_id
 from scim_bridge.scim.patch import GroupPatchPlan
 from scim_bridge.sonarqube import ADMIN_GROUP, DEFAULT_GROUP, GroupRef, UserRef
 from scim_bridge.store.errors import StoreConflict
@@ -39,9 +41,6 @@ if TYPE_CHECKING:
     from scim_bridge.scim.versions import IfMatch
     from scim_bridge.sonarqube import SonarGroup
 
-# SonarQube's own groups (docs/sonarqube.md SQ19): never renamed or deleted through SCIM; the default group's
-# members are SonarQube's.
-PROTECTED_GROUPS: Final = frozenset({DEFAULT_GROUP, ADMIN_GROUP})
 _LOOKED_UP: Final = frozenset({"id", "displayName", "externalId"})
 
 
@@ -103,7 +102,7 @@ class GroupService:
             await self._resource(record, with_members=with_members or residual is not None)
             for record in records
         ]
-        page, total = lifecycle.selected_page(found, residual, params)
+        page, total = await lifecycle.selected_page(found, lambda group: group, residual, params)
         if not with_members and residual is not None:
             page = [group.model_copy(update={"members": None}) for group in page]
         return page, total
@@ -148,9 +147,9 @@ class GroupService:
 
     async def _adopt_by_id(self, ctx: RequestContext, scim_id: str) -> GroupRecord:
         """Where SonarQube has uuids, a group's SCIM id is its SonarQube uuid: a lost store orphans
-        nothing."""
+        nothing. An id that cannot be one (`scim/ids.py`) is never put in a SonarQube URL."""
         group = None
-        if ctx.sonar.capabilities.has_resource_ids:
+        if ctx.sonar.capabilities.has_resource_ids and plausible_id(scim_id):
             async with sonar_errors():
                 group = await ctx.sonar.get_group(scim_id)
         record = None if group is None else await self._record_adoption(ctx, group)
@@ -159,6 +158,9 @@ class GroupService:
         return record
 
     async def _record_adoption(self, ctx: RequestContext, group: SonarGroup) -> GroupRecord | None:
+        """Record a group SonarQube has, with its members that are provisioned users as the ones Entra
+        wants: Entra adds its own later and never removes what it did not add, and `reconcile` must not
+        take away members that were there before."""
         async with self._with.locks.hold(name_key("Group", group.name)):
             known = await self._store.find_group(sonar_name=group.name)
             if known is not None:
@@ -170,9 +172,27 @@ class GroupService:
                 external_id=None,
                 attributes=adopted_group_attributes(group),
             )
+            members = await self._provisioned_members(ctx, group)
             return await lifecycle.record_adoption(
-                self._with, ctx, record, self._store.insert_group, "group_adopted"
+                self._with,
+                ctx,
+                record,
+                lambda adopted: self._store.insert_group(adopted, members),
+                "group_adopted",
             )
+
+    async def _provisioned_members(self, ctx: RequestContext, group: SonarGroup) -> list[str]:
+        """The SCIM ids of the group's members in SonarQube that the store holds."""
+        if group.name == DEFAULT_GROUP:
+            return []  # SonarQube's own: every active user, never Entra's to manage
+        async with sonar_errors():
+            members = await ctx.sonar.group_members(group.ref)
+        ids: list[str] = []
+        for member in members:
+            user = await self._store.find_user(sonar_login=member.login)
+            if user is not None:
+                ids.append(user.scim_id)
+        return ids
 
     # -- update ------------------------------------------------------------------------------------------
     async def patch(
@@ -221,6 +241,9 @@ class GroupService:
             added, removed = tuple(sorted(after - current)), tuple(sorted(current - after))
         if (added or removed) and record.sonar_name == DEFAULT_GROUP:
             raise MutabilityError(f"members: SonarQube manages the members of {DEFAULT_GROUP!r} itself")
+        leaving = await self._users(removed, known_only=True)
+        if record.sonar_name == ADMIN_GROUP:
+            self._check_administrators_stay(ctx, leaving.values())
         sonar_name, sonar_id = record.sonar_name, record.sonar_id
         if name != record.display_name:
             renamed = await self._rename(ctx, record, name)
@@ -235,9 +258,7 @@ class GroupService:
             last_modified=self._with.clock(),
             version=record.version + 1,
         )
-        await self._change_members(
-            ctx, updated, members | await self._users(removed, known_only=True), added, removed
-        )
+        await self._change_members(ctx, updated, members | leaving, added, removed)
         try:
             await self._store.update_group(updated, expected_version=record.version)
         except StoreConflict as exc:
@@ -308,6 +329,16 @@ class GroupService:
             elif not known_only:
                 raise InvalidValueError(f"members: no User with id {user_id!r} is provisioned")
         return users
+
+    def _check_administrators_stay(self, ctx: RequestContext, leaving: Iterable[UserRecord]) -> None:
+        """The token's owner and protected logins are never removed from `sonar-administrators`."""
+        for user in leaving:
+            reason = login_protection(user.sonar_login, actor=ctx.actor, settings=self._with.settings)
+            if reason is not None:
+                raise MutabilityError(
+                    f"members: SonarQube user {user.sonar_login!r} is protected ({reason}) and is never "
+                    f"removed from {ADMIN_GROUP!r}"
+                )
 
     @staticmethod
     def _check_unprotected(record: GroupRecord, action: str) -> None:

@@ -4,6 +4,7 @@ done already, and the page a filter selects."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -15,7 +16,7 @@ from scim_bridge.sonarqube import NotFound
 from scim_bridge.store.errors import StoreConflict
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
     from datetime import datetime
 
     from scim2_models import Resource, ScimFilter
@@ -27,8 +28,10 @@ if TYPE_CHECKING:
     from scim_bridge.store.records import ResourceRecord, ResourceType
 
 LISTING_CHUNK: Final = 500  # records read per store call when a filter must be evaluated over every resource
+YIELD_EVERY: Final = 100  # resources a filter is evaluated over before other requests get their turn
 
 RecordT = TypeVar("RecordT", bound="ResourceRecord")
+ItemT = TypeVar("ItemT")
 ResourceT = TypeVar("ResourceT", bound="Resource[Any]")
 T = TypeVar("T")
 
@@ -101,13 +104,22 @@ async def renamed_or_found(rename: Callable[[], Awaitable[T]], find: Callable[[]
         return done
 
 
-def selected_page(
-    found: list[ResourceT], residual: ScimFilter[Any] | None, params: SearchParams
+async def selected_page(
+    items: Iterable[ItemT],
+    to_resource: Callable[[ItemT], ResourceT],
+    residual: ScimFilter[Any] | None,
+    params: SearchParams,
 ) -> tuple[list[ResourceT], int]:
-    """The page `startIndex`/`count` ask for of the resources `residual` (the part of the filter a look-up
-    did not answer) selects, and the total count."""
-    if residual is not None:
-        found = [resource for resource in found if matches(residual, resource)]
+    """The page `startIndex`/`count` ask for of the resources (made from `items`) that `residual` (the part
+    of the filter a look-up did not answer) selects, and the total count. Long evaluations let other
+    requests in every `YIELD_EVERY` items: a filter over every user must not stall the service."""
+    found: list[ResourceT] = []
+    for index, item in enumerate(items, start=1):
+        resource = to_resource(item)
+        if residual is None or matches(residual, resource):
+            found.append(resource)
+        if index % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
     start = params.start_index - 1
     return found[start : start + params.count], len(found)
 

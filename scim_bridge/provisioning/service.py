@@ -32,3 +32,4 @@ class Provisioner:
         )
         self.users = UserService(collaborators)
         self.groups = GroupService(collaborators)
+        self.locks = collaborators.locks  # reconcile runs inside serve take the same per-resource locks

@@ -7,6 +7,8 @@ import math
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Final
 
+import structlog
+
 from scim_bridge import sonarqube
 from scim_bridge.scim.errors import (
     ForbiddenError,
@@ -18,13 +20,19 @@ from scim_bridge.scim.errors import (
     UnauthorizedError,
     UniquenessError,
 )
+from scim_bridge.sonarqube.connection import STATUS_ENDPOINT
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+log = structlog.get_logger("scim_bridge.provisioning")
+
 # Without a Retry-After from SonarQube, ask Entra to come back after a short while; Entra retries escrowed
 # operations on its own schedule anyway.
 DEFAULT_RETRY_AFTER: Final = 30
+
+# Every write the bridge makes is safe to repeat, and a record not settled is completed by the next request.
+_SAFE_TO_REPEAT: Final = "repeating this request is safe and completes whatever it started"
 
 # SonarQube parameter or field → the SCIM attribute it came from.
 _ATTRIBUTES: Final = {
@@ -43,10 +51,7 @@ def scim_error(exc: sonarqube.SonarQubeError) -> ScimError:
     match exc:
         case sonarqube.Unavailable():
             retry_after = max(1, math.ceil(exc.retry_after)) if exc.retry_after else DEFAULT_RETRY_AFTER
-            return ServiceUnavailableError(
-                f"SonarQube is unavailable ({exc.message}); nothing was lost, retry later",
-                retry_after=retry_after,
-            )
+            return ServiceUnavailableError(_unavailable(exc), retry_after=retry_after)
         case sonarqube.Unauthorized():
             return UnauthorizedError(
                 "SonarQube no longer accepts the token",
@@ -64,11 +69,25 @@ def scim_error(exc: sonarqube.SonarQubeError) -> ScimError:
         case sonarqube.NotFound():
             return NotFoundError(reason)
         case _:
-            # An answer the client did not understand: safe to replay, so ask for a retry.
+            # An answer the client did not understand: safe to replay, so ask for a retry. What it was goes
+            # to the log (`provisioning.sonarqube_failed`), with the request id, not to the client.
             return ServiceUnavailableError(
-                f"SonarQube answered unexpectedly ({exc.message}); retry later",
+                f"SonarQube answered in a way scim-bridge does not understand; {_SAFE_TO_REPEAT}",
                 retry_after=DEFAULT_RETRY_AFTER,
             )
+
+
+def _unavailable(exc: sonarqube.Unavailable) -> str:
+    """What a SCIM client is told of an unavailable SonarQube: what is known, and never the endpoint or the
+    HTTP library's names (those are in the log)."""
+    if exc.endpoint == STATUS_ENDPOINT:  # refused before any call: the connection knows SonarQube is not UP
+        return f"{exc.message}; SonarQube was not changed, retry later"
+    why = (
+        f"it answered HTTP {exc.status}"
+        if exc.status
+        else "it could not be reached or did not answer in time"
+    )
+    return f"SonarQube is unavailable ({why}); {_SAFE_TO_REPEAT}"
 
 
 @asynccontextmanager
@@ -82,4 +101,8 @@ async def sonar_errors(*, gone_is_done: bool = False) -> AsyncIterator[None]:
         else:
             yield
     except sonarqube.SonarQubeError as exc:
+        if isinstance(exc, sonarqube.Unavailable | sonarqube.UnexpectedResponse):
+            log.warning(
+                "provisioning.sonarqube_failed", endpoint=exc.endpoint, status=exc.status, reason=exc.message
+            )
         raise scim_error(exc) from exc

@@ -3,12 +3,17 @@ reactivate, forget.
 
 Every request is validated whole (mapping, protections, uniqueness) before the first SonarQube call. Writes
 to one user are serialised. SonarQube is the truth for whether an account exists and is active; the store
-keeps everything else, exactly as Entra sent it (docs/entra.md E1).
+keeps everything else, exactly as Entra sent it (docs/entra.md E1), and what Entra wants.
+
+A change is carried out in three steps, so that a failure or a crash at any point leaves nothing a retry of
+the same request cannot finish (docs/reliability.md): (1) the store records what Entra wants, marked not
+settled; (2) SonarQube's account is read and brought there (reactivated or deactivated, renamed, linked to
+SAML, its memberships restored); (3) the store records the state reached, settled. A request that finds its
+record not settled completes step 2 whatever it asks for.
 """
 
 from __future__ import annotations
 
-from contextlib import suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
@@ -24,9 +29,11 @@ from scim_bridge.provisioning.mapping import (
     stored_attributes,
     user_resource,
 )
+from scim_bridge.provisioning.protections import account_protection, login_protection
 from scim_bridge.provisioning.translate import sonar_errors
-from scim_bridge.scim.errors import MutabilityError, NotFoundError, ScimError, UniquenessError
+from scim_bridge.scim.errors import MutabilityError, NotFoundError, UniquenessError
 from scim_bridge.scim.filters import direct_lookup
+from scim_bridge.scim.ids import plausible_id
 from scim_bridge.scim.patch import apply_user_patch
 from scim_bridge.sonarqube import SAML_PROVIDER, AlreadyExists, GroupRef, InvalidValue, Refused, UserRef
 from scim_bridge.store.errors import StoreConflict
@@ -49,7 +56,6 @@ log = structlog.get_logger("scim_bridge.provisioning")
 
 # Filters on these are answered by one store look-up; others (e-mails, display name) over the listing.
 _LOOKED_UP: Final = frozenset({"id", "userName", "externalId"})
-_UNFINISHED: Final = "user_creation_unfinished"  # audit action: SonarQube failed after the account was made
 
 
 class UserService:
@@ -65,12 +71,16 @@ class UserService:
         profile = sonar_profile(resource)
         login = login_for(user_name, ctx.sonar.capabilities)
         attributes = stored_attributes(resource)
+        if (reason := login_protection(login, actor=ctx.actor, settings=self._with.settings)) is not None:
+            raise UniquenessError(
+                f"userName: SonarQube's account {login!r} is protected ({reason}): SCIM never takes it over"
+            )
         async with self._with.locks.hold(name_key("User", user_name)):
             existing = await self._store.find_user(user_name=user_name)
             if existing is not None:
-                unfinished = await self._last_action(existing.scim_id) == _UNFINISHED
-                if unfinished and existing.attributes == attributes:
-                    return await self._finish_creation(ctx, existing)
+                if not existing.settled and existing.attributes == attributes:
+                    # The same POST again, after one that died half-way: finish it.
+                    return await self._finish_creation(ctx, existing, profile)
                 raise UniquenessError(
                     f"userName: {user_name!r} is already provisioned (id {existing.scim_id})"
                 )
@@ -81,28 +91,55 @@ class UserService:
                 )
             async with sonar_errors():
                 login = await self._dormant_login(ctx, user_name) or login
-                sonar_user = await ctx.sonar.create_user(login, profile.name, profile.email)
+                account = await self._created_or_taken_over(ctx, login, user_name, profile)
             record = UserRecord(
-                **lifecycle.fresh_identity(sonar_user.id, self._with.clock()),
+                **lifecycle.fresh_identity(account.id, self._with.clock()),
                 user_name=user_name,
-                sonar_login=sonar_user.login,
+                sonar_login=account.login,
                 external_id=resource.external_id,
                 active=resource.active is not False,
                 attributes=attributes,
+                settled=False,
             )
-            await self._store.insert_user(record)
-            return await self._finish_creation(ctx, record)
+            try:
+                await self._store.insert_user(record)
+            except StoreConflict as exc:
+                raise UniquenessError(f"userName: {exc}") from exc
+            return await self._finish_creation(ctx, record, profile, account)
 
-    async def _finish_creation(self, ctx: RequestContext, record: UserRecord) -> UserResource:
-        """Link and (if asked) deactivate a recorded new account. When SonarQube fails here, the creation is
-        marked unfinished, so that Entra's retry of the same POST finishes it (201) instead of meeting 409."""
+    async def _created_or_taken_over(
+        self, ctx: RequestContext, login: str, user_name: str, profile: SonarProfile
+    ) -> SonarUser:
+        """A new account, or the active one SonarQube already has under that login when SCIM may take it
+        over: one created by an earlier attempt of this request whose answer was lost, or one pre-created for
+        SAML sign-in. Any other is refused with 409, saying why."""
         try:
-            await self._settle_new_user(ctx, record)
-        except ScimError:
-            await self._with.audit.record(ctx, _UNFINISHED, record, outcome="failed")
-            raise
-        await self._with.audit.record(ctx, "user_created", record)
-        return user_resource(record)
+            return await ctx.sonar.create_user(login, profile.name, profile.email)
+        except AlreadyExists:
+            found = await ctx.sonar.find_user(login, active=True)
+            if found is None:
+                raise
+            reason = self._takeover_refusal(ctx, found, user_name)
+            if reason is not None:
+                raise UniquenessError(
+                    f"userName: SonarQube already has an account {found.login!r} that SCIM does not take "
+                    f"over: {reason}"
+                ) from None
+            log.info("provisioning.account_taken_over", login=found.login)
+            return found
+
+    async def _finish_creation(
+        self, ctx: RequestContext, record: UserRecord, profile: SonarProfile, account: SonarUser | None = None
+    ) -> UserResource:
+        """Bring the new account where the record says (SAML link, `active: false`), then mark it settled.
+        A failure here leaves the record unsettled: Entra's retry of the same POST finishes it (201)."""
+        async with sonar_errors():
+            if account is None:
+                account = await self._account(ctx, record)
+            ref = await self._converge(ctx, record, account, profile, restore=False)
+        settled = await self._settled(record, ref)
+        await self._with.audit.record(ctx, "user_created", settled)
+        return user_resource(settled)
 
     async def _dormant_login(self, ctx: RequestContext, user_name: str) -> str | None:
         """The login of a deactivated account SAML-linked to this `userName`, which the create reactivates.
@@ -116,29 +153,22 @@ class UserService:
         if not await self._with.saml.links(ctx):
             return None
         dormant = await ctx.sonar.find_user_by_external_login(user_name, SAML_PROVIDER, active=False)
-        return None if dormant is None else dormant.login
-
-    async def _settle_new_user(self, ctx: RequestContext, record: UserRecord) -> None:
-        """Link the new account to SAML (so the first SAML login lands on it), then apply `active: false`.
-        Linking first: on v2 a change to a deactivated user would reactivate it (docs/sonarqube.md SQ12)."""
-        ref = UserRef(record.sonar_login, record.sonar_id)
-        async with sonar_errors():
-            if await self._with.saml.links(ctx):
-                await ctx.sonar.link_identity(ref, SAML_PROVIDER, record.user_name)
-            if not record.active:
-                await ctx.sonar.deactivate_user(ref)
+        if dormant is None or self._takeover_refusal(ctx, dormant, user_name) is not None:
+            return None
+        return dormant.login
 
     # -- read --------------------------------------------------------------------------------------------
     async def get(self, ctx: RequestContext, scim_id: str) -> UserResource:
         record = await self._store.get_user(scim_id)
         if record is None:
             record = await self._adopt_by_id(ctx, scim_id)
-        sonar_user = await self._sonar_user(ctx, record)
-        if sonar_user is None:
+        async with sonar_errors():
+            account = await self._account(ctx, record)
+        if account is None:
             raise NotFoundError(
                 f"User {scim_id} no longer exists in SonarQube (login {record.sonar_login!r})"
             )
-        return user_resource(record, active=sonar_user.active)
+        return user_resource(record, active=account.active)
 
     async def query(self, ctx: RequestContext, params: SearchParams) -> tuple[list[UserResource], int]:
         if params.filter is None:
@@ -146,13 +176,14 @@ class UserService:
             return [user_resource(record) for record in records], total
         lookup = direct_lookup(params.filter)
         if lookup is not None and lookup.attribute in _LOOKED_UP:
-            return lifecycle.selected_page(await self._look_up(ctx, lookup), lookup.residual, params)
+            found = await self._look_up(ctx, lookup)
+            return await lifecycle.selected_page(found, lambda user: user, lookup.residual, params)
         if lookup is not None and lookup.attribute == "emails.value":
             # Candidates from the store's e-mail look-up; the whole filter decides (type, case).
             records = await self._store.find_users_by_email(lookup.value)
         else:
             records = await lifecycle.every_record(self._store.list_users)
-        return lifecycle.selected_page([user_resource(record) for record in records], params.filter, params)
+        return await lifecycle.selected_page(records, user_resource, params.filter, params)
 
     async def _look_up(self, ctx: RequestContext, lookup: Lookup) -> list[UserResource]:
         match lookup.attribute:
@@ -169,25 +200,34 @@ class UserService:
                 record = await self._store.find_user(external_id=lookup.value)
         if record is None:
             return []
-        sonar_user = await self._sonar_user(ctx, record)
-        return [] if sonar_user is None else [user_resource(record, active=sonar_user.active)]
-
-    async def _sonar_user(self, ctx: RequestContext, record: UserRecord) -> SonarUser | None:
-        """The SonarQube account behind a record: by uuid in one call, or by login searching the state the
-        record expects first (v1 searches active and deactivated users separately)."""
         async with sonar_errors():
-            if record.sonar_id is not None and ctx.sonar.capabilities.has_resource_ids:
-                return await ctx.sonar.get_user(record.sonar_id)
-            expected = await ctx.sonar.find_user(record.sonar_login, active=record.active)
-            return expected or await ctx.sonar.find_user(record.sonar_login, active=not record.active)
+            account = await self._account(ctx, record)
+        return [] if account is None else [user_resource(record, active=account.active)]
+
+    async def _account(self, ctx: RequestContext, record: UserRecord) -> SonarUser | None:
+        """The SonarQube account behind a record: by uuid in one call, or by login searching the state the
+        record expects first (v1 searches active and deactivated users separately). A rename an earlier
+        attempt made before it could record it is found under the login the `userName` maps to."""
+        if record.sonar_id is not None and ctx.sonar.capabilities.has_resource_ids:
+            return await ctx.sonar.get_user(record.sonar_id)
+        for login in dict.fromkeys((record.sonar_login, login_for(record.user_name, ctx.sonar.capabilities))):
+            found = await ctx.sonar.find_user(login, active=record.active) or await ctx.sonar.find_user(
+                login, active=not record.active
+            )
+            if found is not None:
+                return found
+        return None
 
     async def _adopt(self, ctx: RequestContext, user_name: str) -> UserRecord | None:
-        """A SonarQube account this `userName` already has (by login, or by SAML link), recorded so that Entra
-        matches it instead of creating a duplicate. Active accounts only: a deactivated login is reactivated
-        by Entra's following POST anyway, and two look-ups keep Test Connection's probe at two calls."""
+        """A SonarQube account this `userName` already has (by login in any case, or by SAML link),
+        recorded so that Entra matches it instead of creating a duplicate; never a protected one (see
+        protections.py). Active accounts only: a deactivated login is reactivated by Entra's following POST
+        anyway, and two look-ups keep Test Connection's probe at two calls."""
         login = login_for(user_name, ctx.sonar.capabilities)
+        if login_protection(login, actor=ctx.actor, settings=self._with.settings) is not None:
+            return None
         async with sonar_errors():
-            sonar_user = await ctx.sonar.find_user(login, active=True)
+            sonar_user = await ctx.sonar.find_user(login, active=True, ignore_case=True)
             if sonar_user is None:
                 sonar_user = await ctx.sonar.find_user_by_external_login(
                     user_name, SAML_PROVIDER, active=True
@@ -198,8 +238,8 @@ class UserService:
 
     async def _adopt_by_id(self, ctx: RequestContext, scim_id: str) -> UserRecord:
         """Where SonarQube has uuids, a SCIM id is the SonarQube uuid: a lost store does not orphan Entra's
-        links."""
-        if not ctx.sonar.capabilities.has_resource_ids:
+        links. An id that cannot be one (`scim/ids.py`) is never put in a SonarQube URL."""
+        if not ctx.sonar.capabilities.has_resource_ids or not plausible_id(scim_id):
             raise NotFoundError(f"User {scim_id} not found")
         async with sonar_errors():
             sonar_user = await ctx.sonar.get_user(scim_id)
@@ -216,6 +256,9 @@ class UserService:
     async def _record_adoption(
         self, ctx: RequestContext, user_name: str, sonar_user: SonarUser
     ) -> UserRecord | None:
+        if (reason := self._takeover_refusal(ctx, sonar_user, user_name)) is not None:
+            log.info("provisioning.adoption_refused", login=sonar_user.login, reason=reason)
+            return None
         async with self._with.locks.hold(name_key("User", user_name)):
             known = await self._store.find_user(user_name=user_name) or await self._store.find_user(
                 sonar_login=sonar_user.login
@@ -252,21 +295,18 @@ class UserService:
     ) -> UserResource:
         async with self._held(scim_id, if_match) as record:
             resource = user_resource(record)
-            before = sonar_profile(resource)
-            if not apply_user_patch(resource, patch):  # applies in place
+            if not apply_user_patch(resource, patch) and record.settled:  # applies in place
                 return resource
-            return await self._update(ctx, record, resource, before)
+            return await self._update(ctx, record, resource)
 
     async def replace(
         self, ctx: RequestContext, scim_id: str, resource: UserResource, *, if_match: IfMatch | None
     ) -> UserResource:
         async with self._held(scim_id, if_match) as record:
-            return await self._update(ctx, record, resource, sonar_profile(user_resource(record)))
+            return await self._update(ctx, record, resource)
 
-    async def _update(
-        self, ctx: RequestContext, record: UserRecord, wanted: UserResource, before: SonarProfile
-    ) -> UserResource:
-        """Bring SonarQube from `record` (whose name and e-mail were `before`) to `wanted`, then the store."""
+    async def _update(self, ctx: RequestContext, record: UserRecord, wanted: UserResource) -> UserResource:
+        """Record what Entra wants (not settled), bring SonarQube's account there, record it settled."""
         user_name = str(wanted.user_name)
         profile = sonar_profile(wanted)
         # `active` removed (RFC 7644 §3.5.2.2: unassigned) leaves the account as it is.
@@ -279,57 +319,85 @@ class UserService:
         async with self._with.locks.hold(name_key("User", user_name)):
             if renamed:
                 await self._check_free(record, user_name, login)
-            ref = UserRef(record.sonar_login, record.sonar_id)
-            reactivated = active and not record.active
-            # The SAML link is (re)set only where SonarQube lost it or the userName moved.
-            link = (reactivated or (active and renamed)) and await self._with.saml.links(ctx)
-            async with sonar_errors():
-                if reactivated:
-                    ref = await self._reactivate(ctx, record, login, profile)
-                    if link:
-                        await ctx.sonar.link_identity(ref, SAML_PROVIDER, user_name)
-                    await self._restore_memberships(ctx, record.scim_id, ref)
-                elif active:
-                    if login != ref.login:
-                        ref = await _rename(ctx, ref, login)
-                    if link:
-                        await ctx.sonar.link_identity(ref, SAML_PROVIDER, user_name)
-                    if profile != before:
-                        await self._update_profile(ctx, ref, profile)
-                elif record.active:
-                    # SonarQube forgets e-mail and memberships (docs/sonarqube.md SQ10); the store keeps them
-                    # for reactivation.
-                    await ctx.sonar.deactivate_user(ref)
-            updated = replace(
+            intent = replace(
                 record,
                 user_name=user_name,
-                sonar_login=ref.login,
-                sonar_id=ref.id or record.sonar_id,
                 external_id=wanted.external_id,
                 active=active,
                 attributes=stored_attributes(wanted),
                 last_modified=self._with.clock(),
                 version=record.version + 1,
+                settled=False,
             )
             try:
-                await self._store.update_user(updated, expected_version=record.version)
+                await self._store.update_user(intent, expected_version=record.version)
             except StoreConflict as exc:
                 raise UniquenessError(f"userName: {exc}") from exc
-        await self._with.audit.record(ctx, _update_action(record.active, active), updated)
-        return user_resource(updated)
+            async with sonar_errors():
+                account = await self._account(ctx, record)
+                ref = await self._converge(
+                    ctx, intent, account, profile, restore=not record.settled, login=login
+                )
+            settled = await self._settled(intent, ref)
+        await self._with.audit.record(ctx, _update_action(record.active, active), settled)
+        return user_resource(settled)
 
-    async def _reactivate(
-        self, ctx: RequestContext, record: UserRecord, login: str, profile: SonarProfile
+    async def _converge(
+        self,
+        ctx: RequestContext,
+        record: UserRecord,
+        account: SonarUser | None,
+        profile: SonarProfile,
+        *,
+        restore: bool,
+        login: str | None = None,
     ) -> UserRef:
-        """SonarQube reactivates through create, under the login it still has (docs/sonarqube.md SQ9);
-        then the login follows."""
-        ref = UserRef(record.sonar_login, record.sonar_id)
-        # AlreadyExists: active again already, a replay of this request after a partial failure.
-        with suppress(AlreadyExists):
-            ref = (await ctx.sonar.create_user(record.sonar_login, profile.name, profile.email)).ref
-        if login != ref.login:
+        """Bring SonarQube's `account` to what `record` asks for, deciding from the account's real state:
+        reactivate (and restore memberships) or deactivate, rename to `login`, link to SAML, update the
+        name and e-mail. `restore` also restores memberships when an earlier attempt may not have."""
+        if account is None:
+            raise NotFoundError(
+                f"User {record.scim_id} no longer exists in SonarQube (login {record.sonar_login!r})"
+            )
+        ref = account.ref
+        if not record.active:
+            if account.active:
+                # Linked first, so that a SAML sign-in finds this account rather than making another one
+                # (and on v2 a change to a deactivated account would reactivate it, docs/sonarqube.md SQ12).
+                if not _linked_as(account, record.user_name) and await self._with.saml.links(ctx):
+                    await ctx.sonar.link_identity(ref, SAML_PROVIDER, record.user_name)
+                # SonarQube forgets e-mail and memberships (SQ10); the store keeps them for reactivation.
+                await ctx.sonar.deactivate_user(ref)
+            return ref
+        reactivated = not account.active
+        if reactivated:
+            ref = await self._reactivate(ctx, account, profile)
+        if login is not None and login != ref.login:
             ref = await _rename(ctx, ref, login)
+        linked = not reactivated and ref.login == account.login and _linked_as(account, record.user_name)
+        if not linked and await self._with.saml.links(ctx):
+            await ctx.sonar.link_identity(ref, SAML_PROVIDER, record.user_name)
+        if reactivated or restore:
+            await self._restore_memberships(ctx, record.scim_id, ref)
+        if not reactivated and _profile_differs(account, profile):
+            await self._update_profile(ctx, ref, profile)
         return ref
+
+    async def _settled(self, record: UserRecord, ref: UserRef) -> UserRecord:
+        """The record marked settled, with the login and uuid SonarQube's account has now."""
+        settled = replace(record, sonar_login=ref.login, sonar_id=ref.id or record.sonar_id, settled=True)
+        try:
+            await self._store.update_user(settled, expected_version=record.version)
+        except StoreConflict as exc:
+            raise UniquenessError(f"userName: {exc}") from exc
+        return settled
+
+    async def _reactivate(self, ctx: RequestContext, account: SonarUser, profile: SonarProfile) -> UserRef:
+        """SonarQube reactivates through create, under the login it still has (docs/sonarqube.md SQ9)."""
+        try:
+            return (await ctx.sonar.create_user(account.login, profile.name, profile.email)).ref
+        except AlreadyExists:  # active again meanwhile (a SAML sign-in, say): what was wanted
+            return account.ref
 
     async def _restore_memberships(self, ctx: RequestContext, scim_id: str, ref: UserRef) -> None:
         """SonarQube dropped the memberships at deactivation; give back the ones Entra asked for."""
@@ -343,7 +411,6 @@ class UserService:
             # SonarQube refuses to change a non-local user's name or e-mail here, and every account the bridge
             # creates or links is non-local (docs/sonarqube.md SQ11): no call that can only fail. SAML sign-in
             # refreshes them from the assertion; the store keeps Entra's values, so Entra sees no difference.
-            log.info("provisioning.profile_kept_in_store", login=ref.login)
             return
         await ctx.sonar.update_user(ref, name=profile.name, email=profile.email or "")
 
@@ -351,10 +418,13 @@ class UserService:
     async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: IfMatch | None) -> None:
         async with self._held(scim_id, if_match) as record:
             self._check_unprotected(ctx, record.sonar_login, "deleted")
+            anonymize = self._with.settings.on_delete == "anonymize"
             async with sonar_errors(gone_is_done=True):
-                await ctx.sonar.deactivate_user(UserRef(record.sonar_login, record.sonar_id))
+                await ctx.sonar.deactivate_user(
+                    UserRef(record.sonar_login, record.sonar_id), anonymize=anonymize
+                )
             await self._store.delete_user(scim_id)
-            await self._with.audit.record(ctx, "user_deleted", record)
+            await self._with.audit.record(ctx, "user_anonymized" if anonymize else "user_deleted", record)
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _held(self, scim_id: str, if_match: IfMatch | None) -> AbstractAsyncContextManager[UserRecord]:
@@ -363,12 +433,8 @@ class UserService:
 
     async def _forgotten(self, scim_id: str) -> bool:
         """Whether this bridge deleted (deactivated and forgot) the user: its GET must stay 404."""
-        return await self._last_action(scim_id) == "user_deleted"
-
-    async def _last_action(self, scim_id: str) -> str | None:
-        """What the audit trail last says of this user (it outlives the record)."""
         events = await self._store.audit_trail(scim_id=scim_id, limit=1)
-        return events[0].action if events else None
+        return bool(events) and events[0].action in {"user_deleted", "user_anonymized"}
 
     async def _check_free(self, record: UserRecord, user_name: str, login: str) -> None:
         other = await self._store.find_user(user_name=user_name)
@@ -381,15 +447,22 @@ class UserService:
             )
 
     def _check_unprotected(self, ctx: RequestContext, login: str, action: str) -> None:
-        if login == ctx.actor:
-            reason = "it owns the token scim-bridge uses"
-        elif login in self._with.settings.protected_logins:
-            reason = "it is listed in protected_logins"
-        else:
-            return
-        raise MutabilityError(
-            f"userName: SonarQube user {login!r} is protected ({reason}) and is never {action}"
-        )
+        reason = login_protection(login, actor=ctx.actor, settings=self._with.settings)
+        if reason is not None:
+            raise MutabilityError(
+                f"userName: SonarQube user {login!r} is protected ({reason}) and is never {action}"
+            )
+
+    def _takeover_refusal(self, ctx: RequestContext, account: SonarUser, user_name: str) -> str | None:
+        """Why SCIM may not take `account` over for `user_name`, or None when it may."""
+        reason = account_protection(account, actor=ctx.actor, settings=self._with.settings)
+        if (
+            reason is None
+            and account.saml_linked
+            and (account.external_login or "").casefold() != (user_name.casefold())
+        ):
+            reason = "it is linked to another SAML identity"
+        return reason
 
 
 def _update_action(was_active: bool, active: bool) -> str:
@@ -400,6 +473,11 @@ def _update_action(was_active: bool, active: bool) -> str:
 
 def _linked_as(user: SonarUser, user_name: str) -> bool:
     return user.saml_linked and user.external_login == user_name
+
+
+def _profile_differs(account: SonarUser, profile: SonarProfile) -> bool:
+    """Whether SonarQube's name or e-mail differ from what Entra wants (SonarQube trims names)."""
+    return account.name.strip() != profile.name.strip() or (account.email or "") != (profile.email or "")
 
 
 async def _rename(ctx: RequestContext, ref: UserRef, login: str) -> UserRef:

@@ -41,7 +41,15 @@ _SUPPORTED_MEMBER_ATTRIBUTES: Final = frozenset({"value", "$ref"})
 
 
 def service_provider_config(base_url: str) -> dict[str, Any]:
-    """`GET /ServiceProviderConfig`: PATCH, filters and ETags yes; bulk, sorting and password changes no."""
+    """`GET /ServiceProviderConfig`: PATCH, filters and ETags yes; bulk, sorting and password changes no.
+
+    Of the bridge's limits per request, RFC 7643 §5 has a field for one only: `filter.maxResults`
+    (`listing.MAX_RESULTS`). `bulk.maxOperations` and `bulk.maxPayloadSize` are 0 because bulk is not
+    supported; `patch` has no field for limits. The others, `patch.MAX_OPERATIONS` and `patch.MAX_MEMBERS`
+    per request, `filters.MAX_FILTER_LENGTH` and `filters.MAX_FILTER_TERMS` per filter, the body size
+    (`max_body_bytes`) and the JSON nesting of a body (`web.wire.MAX_JSON_DEPTH`), are documented in
+    docs/operations.md instead.
+    """
     config = ServiceProviderConfig(
         patch=Patch(supported=True),
         bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),

@@ -21,7 +21,9 @@ exceptions and pydantic's ValidationError are translated into them here, with `r
     ├── PayloadTooLargeError       413
     ├── InternalServerError        500                opaque: a request id, never internals
     ├── UnsupportedError           501
-    └── ServiceUnavailableError    503                carries Retry-After seconds
+    └── RetryLaterError                               carries Retry-After seconds
+        ├── TooManyRequestsError   429                (RFC 6585 §4)
+        └── ServiceUnavailableError 503
 """
 
 from __future__ import annotations
@@ -149,6 +151,25 @@ class PayloadTooLargeError(ScimError):
     status = 413
 
 
+class RetryLaterError(ScimError):
+    """An answer that tells the client when to try again (`Retry-After`, in seconds)."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class TooManyRequestsError(RetryLaterError):
+    """The client sent too many requests of one kind (failed authentications); it may try again after
+    `retry_after` seconds (RFC 6585 §4)."""
+
+    status = 429
+
+
 class InternalServerError(ScimError):
     """An unexpected failure: the client learns the request id to quote, nothing about the cause."""
 
@@ -163,18 +184,10 @@ class UnsupportedError(ScimError):
     status = 501
 
 
-class ServiceUnavailableError(ScimError):
-    """SonarQube cannot be reached now; the client should retry after `retry_after` seconds."""
+class ServiceUnavailableError(RetryLaterError):
+    """SonarQube or the store cannot serve now; the client should retry after `retry_after` seconds."""
 
     status = 503
-
-    def __init__(self, detail: str, *, retry_after: int) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
 
 _BY_SCIM_TYPE: Final[dict[str, type[ScimError]]] = {

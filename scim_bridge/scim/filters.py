@@ -2,6 +2,13 @@
 
 Entra only ever sends `<attribute> eq "<value>"` (A1, A2, A8), sometimes joined by `and` (A17); those are
 answered by looking the resource up by one key. Any other filter is evaluated in memory over a listing.
+
+Because that evaluation visits every record, a filter is refused (400 `invalidFilter`) when it is longer than
+MAX_FILTER_LENGTH characters (2 000) or has more than MAX_FILTER_TERMS attribute expressions (50: comparisons
+and `pr` tests, those inside `[...]` included); Entra's longest has two. `invalidFilter` rather than
+`tooMany`: RFC 7644 §3.12 keeps `tooMany` for a filter that "yields many more results than the server is
+willing to calculate or process", which is about what it selects, while these limits are on the filter
+itself, whatever it selects: a "filter comparison combination [that] is not supported" (`invalidFilter`).
 """
 
 from __future__ import annotations
@@ -11,14 +18,28 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 from pydantic import ValidationError
 from scim2_models import BaseModel, Resource, SCIMException, ScimFilter, SearchRequest
-from scim2_models.path import AttrPath, CompareOperator, Comparison, LogicalExpr, LogicalOperator, ValuePath
+from scim2_models.path import (
+    AttrPath,
+    CompareOperator,
+    Comparison,
+    LogicalExpr,
+    LogicalOperator,
+    Not,
+    Present,
+    ValuePath,
+)
 
 from scim_bridge.scim.dialect import normalize_filter
-from scim_bridge.scim.errors import from_scim_exception, from_validation_error
+from scim_bridge.scim.errors import InvalidFilterError, from_scim_exception, from_validation_error
 from scim_bridge.scim.resources import GroupResource, UserResource, bound
 
 if TYPE_CHECKING:
     from scim2_models.path import AttributeBinding, FilterNode
+
+MAX_FILTER_LENGTH: Final = 2000
+"""Characters in one filter, at most (after URL decoding)."""
+MAX_FILTER_TERMS: Final = 50
+"""Attribute expressions (comparisons and `pr`) in one filter, at most."""
 
 ResourceT = TypeVar("ResourceT", bound=Resource[Any])
 LookupAttribute = Literal["userName", "externalId", "id", "emails.value", "displayName"]
@@ -59,11 +80,21 @@ class Lookup:
 
 
 def parse_filter(text: str, model: type[ResourceT]) -> ScimFilter[ResourceT]:
-    """Parse and bind a filter; syntax errors (with their column) and unknown attributes are invalidFilter."""
+    """Parse and bind a filter; syntax errors (with their column), unknown attributes and filters beyond
+    MAX_FILTER_LENGTH or MAX_FILTER_TERMS are invalidFilter."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidFilterError(
+            f"filter: {len(text)} characters long; at most {MAX_FILTER_LENGTH} characters are accepted"
+        )
     try:
         node = ScimFilter(text).ast
     except SCIMException as exc:
         raise from_scim_exception(exc, context="filter") from exc
+    terms = count_terms(node)
+    if terms > MAX_FILTER_TERMS:
+        raise InvalidFilterError(
+            f"filter: {terms} comparisons; at most {MAX_FILTER_TERMS} (`pr` tests included) are accepted"
+        )
     normalized = normalize_filter(node, model)
     try:
         request = bound(SearchRequest, model).model_validate(
@@ -72,6 +103,23 @@ def parse_filter(text: str, model: type[ResourceT]) -> ScimFilter[ResourceT]:
     except ValidationError as exc:
         raise from_validation_error(exc) from exc
     return cast("ScimFilter[ResourceT]", request.filter)
+
+
+def count_terms(node: FilterNode) -> int:
+    """The attribute expressions of a filter: its comparisons and `pr` tests, inside `[...]` too."""
+    count = 0
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, Comparison | Present):
+            count += 1
+        elif isinstance(current, LogicalExpr):
+            pending.extend(current.terms)
+        elif isinstance(current, Not):
+            pending.append(current.expr)
+        elif isinstance(current, ValuePath):
+            pending.append(current.val_filter)
+    return count
 
 
 def direct_lookup(scim_filter: ScimFilter[Any]) -> Lookup | None:

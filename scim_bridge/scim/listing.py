@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 
 MAX_RESULTS: Final = 200
 """The most resources one page holds; ServiceProviderConfig advertises it as `filter.maxResults`."""
+MAX_START_INDEX: Final = 2**31 - 1
+"""A larger `startIndex` is read as this one: beyond any possible result, so the page is empty (RFC 7644
+§3.4.2.4 has no error for it), and small enough for any store's OFFSET."""
+
+_INTEGER_PARAMETERS: Final = ("startIndex", "count")
+_MAX_DIGITS: Final = len(str(MAX_START_INDEX))  # an integer with more digits is out of range either way
 
 # The query parameters the bridge reads, by their lower-case name. Any other one, Entra's
 # `aadOptscim062020` flag included, is ignored; sorting is not supported and ignored too.
@@ -53,6 +59,9 @@ class SearchParams:
         }
         text = known.pop("filter", None)
         scim_filter = None if text is None else parse_filter(text, model)
+        for name in _INTEGER_PARAMETERS:
+            if name in known:
+                known[name] = _in_range(name, known[name])
         try:
             request = bound(SearchRequest, model).model_validate(known)
         except ValidationError as exc:
@@ -60,9 +69,30 @@ class SearchParams:
         _refuse_unknown_attributes(request, model)
         count = MAX_RESULTS if request.count is None else min(request.count, MAX_RESULTS)
         # scim2-models already reads a startIndex below 1 as 1 and a negative count as 0 (RFC 7644 §3.4.2.4).
-        return cls(
-            filter=scim_filter, start_index=request.start_index or 1, count=count, search_request=request
-        )
+        start_index = min(request.start_index or 1, MAX_START_INDEX)
+        return cls(filter=scim_filter, start_index=start_index, count=count, search_request=request)
+
+
+def _in_range(name: str, value: str) -> str:
+    """An integer parameter too long to be in range, as its bound: a huge positive one as MAX_START_INDEX
+    (then capped by each parameter's own maximum), a huge negative one as -1 (read as each one's minimum).
+    Anything shorter is left for validation, which names the parameter when it is no integer."""
+    text = value.strip()
+    sign = text[:1] if text[:1] in {"+", "-"} else ""
+    body = text[len(sign) :]
+    digits = body.replace("_", "")
+    integer = (
+        digits.isascii()
+        and digits.isdigit()
+        and "__" not in body
+        and not body.startswith("_")
+        and not body.endswith("_")
+    )
+    if len(digits.lstrip("0")) <= _MAX_DIGITS:
+        return value
+    if not integer:
+        raise InvalidValueError(f"{name}: value is not a valid integer")
+    return "-1" if sign == "-" else str(MAX_START_INDEX)
 
 
 def render_resource(resource: Resource[Any], params: SearchParams | None, location: str) -> dict[str, Any]:

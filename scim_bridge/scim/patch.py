@@ -43,6 +43,15 @@ if TYPE_CHECKING:
 
 MAX_OPERATIONS: Final = 1000
 """More operations than this in one PATCH are refused with 413: Entra sends one to a few."""
+MAX_MEMBERS: Final = 1000
+"""More members than this in one request (one POST or PUT Group body, or the values of one PATCH, all its
+operations together) are refused with 413: Entra names one member per operation, a few operations at a time.
+
+413 rather than 400 `tooMany`: RFC 7644 §3.12 keeps `tooMany` for a filter that yields too many results;
+a request larger than the service accepts is 413, as for the bulk limits (§3.7.4). ServiceProviderConfig has
+no field for either limit (it has `filter.maxResults` and bulk's, and bulk is not supported): both are
+documented in docs/operations.md instead.
+"""
 
 _OPERATIONS_LOC: Final = ("Operations", 0)
 _IGNORED_GROUP_FIELDS: Final = frozenset({"id", "meta", "schemas"})  # read-only or derived by the bridge
@@ -96,6 +105,15 @@ def plan_group_patch(body: Mapping[str, Any]) -> GroupPatchPlan:
     for index, operation in enumerate(patch.operations or []):
         planner.plan(index, operation)
     return planner.result()
+
+
+def refuse_too_many_members(count: int, where: str) -> None:
+    """The 413 for a request that names more than MAX_MEMBERS members (`where` says which part of it)."""
+    if count > MAX_MEMBERS:
+        raise PayloadTooLargeError(
+            f"{where}: {count} members in one request; at most {MAX_MEMBERS} are accepted "
+            "(send more in several PATCH requests)"
+        )
 
 
 def _parse(body: Mapping[str, Any], model: type[Resource[Any]]) -> Any:
@@ -183,6 +201,7 @@ class _GroupPlanner:
     adds: dict[str, None] = field(default_factory=dict)  # dicts as ordered sets: the client's order is kept
     removes: dict[str, None] = field(default_factory=dict)
     replacement: dict[str, None] | None = None
+    members_named: int = 0  # member values of every operation so far, for MAX_MEMBERS
 
     def plan(self, index: int, operation: PatchOperation[Any]) -> None:
         label = _label(index, operation)
@@ -206,16 +225,29 @@ class _GroupPlanner:
         elif path.value_filter is not None:
             if op != "remove":
                 raise InvalidPathError(f"{label}: a members filter can only select members to remove")
-            self._remove(_filter_member_ids(label, path.value_filter))
+            self._remove(self._counted(label, _filter_member_ids(label, path.value_filter)))
         elif value is None:  # remove without a value, or replace with null (RFC 7644 §3.5.2.2-3)
             self.adds, self.removes, self.replacement = {}, {}, {}
         elif op == "remove":
-            self._remove(_member_ids(label, value))
+            self._remove(self._member_ids(label, value))
         elif op == "replace":
             self.adds, self.removes, self.replacement = {}, {}, {}
-            self._add(_member_ids(label, value))
+            self._add(self._member_ids(label, value))
         else:
-            self._add(_member_ids(label, value))
+            self._add(self._member_ids(label, value))
+
+    def _member_ids(self, label: str, value: Any) -> list[str]:
+        """The member ids of a `members` value, counted before any is validated."""
+        self._count(label, len(value) if isinstance(value, list) else 1)
+        return _member_ids(label, value)
+
+    def _counted(self, label: str, member_ids: list[str]) -> list[str]:
+        self._count(label, len(member_ids))
+        return member_ids
+
+    def _count(self, label: str, members: int) -> None:
+        self.members_named += members
+        refuse_too_many_members(self.members_named, f"{label}: members")
 
     def _plan_attribute(self, label: str, field_name: str, value: Any) -> None:
         if field_name == "display_name":

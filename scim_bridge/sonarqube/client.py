@@ -41,8 +41,11 @@ class SonarQubeClient(Protocol):
         """The user with this uuid, active or deactivated; `None` when unknown. Only on dialects with ids."""
         ...
 
-    async def find_user(self, login: str, *, active: bool | None = None) -> SonarUser | None:
-        """The user with exactly this login (case-sensitive); `active` None finds either state."""
+    async def find_user(
+        self, login: str, *, active: bool | None = None, ignore_case: bool = False
+    ) -> SonarUser | None:
+        """The user with this login: exactly (SonarQube's logins are case-sensitive), or with `ignore_case`
+        in any case; `active` None finds either state."""
         ...
 
     async def users(self, *, active: bool) -> list[SonarUser]:
@@ -76,8 +79,9 @@ class SonarQubeClient(Protocol):
         """Link the user to an identity provider (`saml`) so its first login lands on this account."""
         ...
 
-    async def deactivate_user(self, user: UserRef) -> None:
-        """Deactivate (idempotent): SonarQube drops memberships, tokens, permissions and the e-mail."""
+    async def deactivate_user(self, user: UserRef, *, anonymize: bool = False) -> None:
+        """Deactivate (idempotent): SonarQube drops memberships, tokens, permissions and the e-mail. With
+        `anonymize`, the login and name are replaced for good too (docs/sonarqube.md SQ22)."""
         ...
 
     # -- groups --------------------------------------------------------------------------------------

@@ -102,12 +102,25 @@ class BaseClient(abc.ABC):
         )
 
     # -- users and groups: what both dialects do alike -----------------------------------------------------
-    async def find_user(self, login: str, *, active: bool | None = None) -> SonarUser | None:
+    async def find_user(
+        self, login: str, *, active: bool | None = None, ignore_case: bool = False
+    ) -> SonarUser | None:
         if len(login) < MIN_LOGIN_LENGTH:
             return None
         # `q` is a "contains" filter on login, name and e-mail (9.9: exact and case-sensitive above 15
-        # characters, docs/sonarqube.md SQ8): read pages until the exact login turns up.
-        return await self._first_user({"q": login}, active, lambda user: user.login == login)
+        # characters, docs/sonarqube.md SQ8): read pages until the login turns up.
+        if not ignore_case:
+            return await self._first_user({"q": login}, active, lambda user: user.login == login)
+        folded = login.casefold()
+
+        def same(user: SonarUser) -> bool:
+            return user.login.casefold() == folded
+
+        found = await self._first_user({"q": login}, active, same)
+        if found is None and login.lower() != login:
+            # Where the search is case-sensitive (9.9, long logins), try the spelling logins usually have.
+            found = await self._first_user({"q": login.lower()}, active, same)
+        return found
 
     async def find_user_by_external_login(
         self, external_login: str, provider: str, *, active: bool | None = None

@@ -91,9 +91,11 @@ class V1Client(BaseClient):
         await self._post("api/users/update_identity_provider", form)
         log.info("sonarqube.identity_linked", login=user.login, provider=provider)
 
-    async def deactivate_user(self, user: UserRef) -> None:
-        await self._post("api/users/deactivate", {"login": user.login})
-        log.info("sonarqube.user_deactivated", login=user.login)
+    async def deactivate_user(self, user: UserRef, *, anonymize: bool = False) -> None:
+        # One call for both: a crash can never leave the account deactivated but not anonymised.
+        form = {"login": user.login} | ({"anonymize": "true"} if anonymize else {})
+        await self._post("api/users/deactivate", form)
+        log.info("sonarqube.user_deactivated", login=user.login, anonymized=anonymize)
 
     # -- groups --------------------------------------------------------------------------------------
     async def get_group(self, group_id: str) -> SonarGroup | None:  # noqa: ARG002 - no ids in v1

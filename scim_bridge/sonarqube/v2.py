@@ -90,10 +90,11 @@ class V2Client(BaseClient):
         linked = await self._patch_user(user, patch)
         log.info("sonarqube.identity_linked", user_id=linked.id, provider=provider)
 
-    async def deactivate_user(self, user: UserRef) -> None:
+    async def deactivate_user(self, user: UserRef, *, anonymize: bool = False) -> None:
         user_id = await self._user_id(user)
-        await self._http.call("DELETE", USER, user_id, credentials=self._credentials)
-        log.info("sonarqube.user_deactivated", user_id=user_id)
+        params = {"anonymize": True} if anonymize else None
+        await self._http.call("DELETE", USER, user_id, credentials=self._credentials, params=params)
+        log.info("sonarqube.user_deactivated", user_id=user_id, anonymized=anonymize)
 
     # -- groups --------------------------------------------------------------------------------------
     async def get_group(self, group_id: str) -> SonarGroup | None:

@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 from scim_bridge.store.base import StateStore
-from scim_bridge.store.errors import StoreConflict, StoreError, StoreMissing, StoreNotFound
+from scim_bridge.store.errors import StoreConflict, StoreError, StoreLocked, StoreMissing, StoreNotFound
 from scim_bridge.store.records import AuditEvent, GroupRecord, ResourceType, UserRecord, casefold_key
 from scim_bridge.store.sqlite import SqliteStore
-from scim_bridge.store.url import POSTGRES_SCHEMES, SQLITE_SCHEME, sqlite_location, url_scheme
+from scim_bridge.store.url import check_store_url, sqlite_location
 
 __all__ = [
     "AuditEvent",
@@ -19,6 +19,7 @@ __all__ = [
     "StateStore",
     "StoreConflict",
     "StoreError",
+    "StoreLocked",
     "StoreMissing",
     "StoreNotFound",
     "UserRecord",
@@ -27,15 +28,12 @@ __all__ = [
 ]
 
 
-async def open_store(url: str, *, create: bool = True) -> StateStore:
-    """Open the store at `url` with its schema up to date, creating it (and a file's directory) if needed;
-    without `create`, a store that does not exist yet is a `StoreMissing` (for commands that only read)."""
-    scheme = url_scheme(url)
-    if scheme == SQLITE_SCHEME:
-        return await SqliteStore.open(sqlite_location(url), create=create)
-    if scheme in POSTGRES_SCHEMES:
-        raise StoreError(
-            "PostgreSQL store needs the postgres backend, which this scim-bridge version does not have yet: "
-            "use a sqlite:///path.db store URL"
-        )
-    raise StoreError(f"unsupported store URL scheme {scheme!r}: use sqlite:// (or, later, postgresql://)")
+async def open_store(url: str, *, create: bool = True, exclusive: bool = True) -> StateStore:
+    """Open the store at `url` with its schema up to date, creating it (and a file's directory) if needed.
+
+    Without `create`, a store that does not exist yet is a `StoreMissing`; without `exclusive`, the store is
+    opened beside a running bridge (for commands that only read: `check`, `audit`). An exclusive open while
+    another process holds the store is a `StoreLocked`.
+    """
+    check_store_url(url)
+    return await SqliteStore.open(sqlite_location(url), create=create, exclusive=exclusive)

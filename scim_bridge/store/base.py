@@ -85,8 +85,9 @@ class StateStore(Protocol):
         """A page of groups ordered by creation, and the total count."""
         ...
 
-    async def insert_group(self, record: GroupRecord) -> None:
-        """Add a group; `StoreConflict` if its scim_id, display_name, sonar_name or sonar_id is taken."""
+    async def insert_group(self, record: GroupRecord, members: Iterable[str] = ()) -> None:
+        """Add a group with the users of `members` (SCIM ids), all or nothing; `StoreConflict` if its
+        scim_id, display_name, sonar_name or sonar_id is taken, `StoreNotFound` for an unknown user."""
         ...
 
     async def update_group(self, record: GroupRecord, *, expected_version: int) -> None:

@@ -4,7 +4,8 @@ inside this package (`raise ... from exc`); callers above never see a database d
     StoreError            the store cannot do what was asked (I/O, corruption, closed, bad URL, schema)
     ├── StoreConflict     a uniqueness rule or the expected version refused a write; `field` names which
     ├── StoreNotFound     a write addressed users or groups the store does not hold
-    └── StoreMissing      a store opened only to be read does not exist
+    ├── StoreMissing      a store opened only to be read does not exist
+    └── StoreLocked       another process holds the store
 """
 
 from __future__ import annotations
@@ -36,3 +37,7 @@ class StoreNotFound(StoreError):  # noqa: N818 - pairs with StoreConflict
 
 class StoreMissing(StoreError):  # noqa: N818 - pairs with StoreNotFound
     """The store does not exist, and was opened without creating it."""
+
+
+class StoreLocked(StoreError):  # noqa: N818 - pairs with StoreMissing
+    """Another scim-bridge process holds the store (SQLite: one process per file)."""

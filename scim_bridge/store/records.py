@@ -60,7 +60,10 @@ class UserRecord(ResourceRecord):
 
     user_name: str
     sonar_login: str
-    active: bool
+    active: bool  # what Entra wants
+    # Whether SonarQube has reached what this record asks for (active state, SAML link, memberships): False
+    # between a change written here and the SonarQube calls that carry it out.
+    settled: bool = True
 
     @property
     def sonar_key(self) -> str:

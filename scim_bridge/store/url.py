@@ -40,3 +40,18 @@ def sqlite_location(url: str) -> Path | Literal[":memory:"]:
     if not path or path.endswith("/") or "?" in path or "#" in path:
         raise StoreError(f"a sqlite store URL needs a file path without query or fragment: use {_EXAMPLES}")
     return Path(path)
+
+
+def check_store_url(url: str) -> str:
+    """`url` when it names a store this version can open (a `StoreError` saying how to write one otherwise):
+    a wrong URL is a configuration error, found before anything starts."""
+    scheme = url_scheme(url)
+    if scheme == SQLITE_SCHEME:
+        sqlite_location(url)
+        return url
+    if scheme in POSTGRES_SCHEMES:
+        raise StoreError(
+            "PostgreSQL store needs the postgres backend, which this scim-bridge version does not have yet: "
+            f"use {_EXAMPLES}"
+        )
+    raise StoreError(f"unsupported store URL scheme {scheme!r}: use {_EXAMPLES}")

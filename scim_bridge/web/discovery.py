@@ -1,4 +1,8 @@
-"""RFC 7644 §4 discovery endpoints, and the endpoints the bridge does not implement (/Bulk, /Me)."""
+"""RFC 7644 §4 discovery endpoints, and the endpoints the bridge does not implement (/Bulk, /Me).
+
+Every `meta.location` is under `wire.base_url`, the base URL resources' locations use too (`public_url`, or
+the request's own scheme and host as a trusted proxy forwarded them).
+"""
 
 from __future__ import annotations
 

@@ -6,10 +6,14 @@
 2. `proxied`       with the reverse proxy on, every path outside the SCIM base path goes to SonarQube
                    (`proxy.py`); SCIM paths never do;
 3. `scim_errors`   the one place a failure under the SCIM base path becomes an `application/scim+json`
-                   Error: `ScimError`s as they are, aiohttp's 404/405/413 translated, anything else an
-                   opaque 500 quoting the request id (the traceback goes to the log only);
-4. `scim_auth`     every SCIM path needs a bearer token (discovery too, as SonarQube Enterprise does); the
-                   SonarQube work of the request, the token check included, runs inside one deadline.
+                   Error: `ScimError`s as they are, aiohttp's 404/405/413 translated, a state store that
+                   fails (`StoreError`) a 503 with `Retry-After: STORE_RETRY_AFTER` that never quotes the
+                   store, anything else an opaque 500 quoting the request id (the traceback goes to the log
+                   only);
+4. `scim_auth`     every SCIM path needs a bearer token (discovery too, as SonarQube Enterprise does), checked
+                   with the client's address (`forwarded.py`: the peer's, or a trusted proxy's
+                   `X-Forwarded-For`) for the limit on refused tokens; the SonarQube work of the request,
+                   the token check included, runs inside one deadline.
 
 With the proxy off, paths outside the base path are left to aiohttp (a plain 404). Every answer carries the
 request id and `Server: scim-bridge`, without versions.
@@ -33,10 +37,13 @@ from scim_bridge.scim.errors import (
     NotFoundError,
     PayloadTooLargeError,
     ScimError,
+    ServiceUnavailableError,
     UnauthorizedError,
 )
 from scim_bridge.sonarqube import deadline
+from scim_bridge.store import StoreError
 from scim_bridge.web.auth import bearer_token
+from scim_bridge.web.forwarded import client_address
 from scim_bridge.web.keys import AUTHENTICATOR, METRICS, PROXY, REQUEST_ID, SCIM_CONTEXT, SETTINGS
 from scim_bridge.web.wire import scim_json
 
@@ -48,6 +55,8 @@ log = structlog.get_logger("scim_bridge.web")
 REQUEST_ID_HEADER: Final = "X-Request-Id"
 SERVER: Final = "scim-bridge"
 _SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+STORE_RETRY_AFTER: Final = 5
+"""Retry-After, in seconds, of the 503 for a state store that is busy (locked) or failing."""
 
 
 def scim_middlewares() -> list[Middleware]:
@@ -120,6 +129,23 @@ async def scim_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status < 400:
             raise
         return _error_response(_translated(request, exc))
+    except StoreError as exc:  # a StoreConflict that gets this far is a bug elsewhere: answered the same
+        # The store's message may name files: the log has it (and where it came from), the client only
+        # learns to come back.
+        log.exception(
+            "scim.store_unavailable",
+            request_id=request[REQUEST_ID],
+            method=request.method,
+            route=_route(request),
+            error=type(exc).__name__,
+        )
+        return _error_response(
+            ServiceUnavailableError(
+                "the bridge's state store is busy or unavailable; repeating this request is safe and "
+                "completes whatever it started",
+                retry_after=STORE_RETRY_AFTER,
+            )
+        )
     except Exception:
         log.exception("scim.unhandled_error", method=request.method, route=_route(request))
         return _error_response(InternalServerError(request[REQUEST_ID]))
@@ -131,8 +157,10 @@ async def scim_auth(request: web.Request, handler: Handler) -> web.StreamRespons
         return await handler(request)
     token = bearer_token(request.headers.get(hdrs.AUTHORIZATION))
     authenticator = request.app[AUTHENTICATOR]
-    with deadline(request.app[SETTINGS].sonar_deadline):
-        caller = await authenticator.authenticate(token)
+    settings = request.app[SETTINGS]
+    client = client_address(request, settings.trusted_proxies)
+    with deadline(settings.sonar_deadline):
+        caller = await authenticator.authenticate(token, client=client)
         request[SCIM_CONTEXT] = RequestContext(caller.sonar, caller.actor, request[REQUEST_ID])
         try:
             return await handler(request)

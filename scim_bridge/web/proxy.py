@@ -20,7 +20,6 @@ peer and `XForwardedFiltered` never looks at the direct peer; and every one refu
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from typing import TYPE_CHECKING, Final
 
@@ -29,6 +28,8 @@ import structlog
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
 from yarl import URL
+
+from scim_bridge.web.forwarded import is_trusted as _is_trusted
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -237,16 +238,3 @@ def _forwarded(request: web.Request, *, believed: bool) -> dict[str, str]:
 def _is_forwarding(name: str) -> bool:
     lowered = name.lower()
     return lowered == "forwarded" or lowered.startswith(_FORWARDED_PREFIX)
-
-
-def _is_trusted(remote: str | None, trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
-    """Whether the direct peer is one of `trusted_proxies` (an IPv4-mapped IPv6 peer counts as IPv4)."""
-    if not remote or not trusted_proxies:
-        return False
-    try:
-        address = ipaddress.ip_address(remote)
-    except ValueError:  # a Unix socket peer, say
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in trusted_proxies)

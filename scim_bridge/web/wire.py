@@ -1,14 +1,20 @@
-"""What goes over the wire: JSON request bodies in, `application/scim+json` responses out (RFC 7644 §3.1)."""
+"""What goes over the wire: JSON request bodies in, `application/scim+json` responses out (RFC 7644 §3.1),
+and the absolute URLs those responses carry."""
 
 from __future__ import annotations
 
 import json
+import re
+from array import array
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import hdrs, web
+from yarl import URL
 
 from scim_bridge.scim.errors import InvalidSyntaxError
 from scim_bridge.scim.listing import render_resource
+from scim_bridge.web.forwarded import public_origin
 from scim_bridge.web.keys import SETTINGS
 
 if TYPE_CHECKING:
@@ -20,6 +26,15 @@ if TYPE_CHECKING:
 
 SCIM_JSON: Final = "application/scim+json"
 ACCEPTED_BODY_TYPES: Final = frozenset({SCIM_JSON, "application/json"})
+
+MAX_JSON_DEPTH: Final = 64
+"""Arrays and objects nested deeper than this in a request body are refused before parsing (SCIM bodies
+nest five levels at most; Python's parser would give up with a RecursionError a little over 1 000)."""
+
+# A JSON string, escapes included; an unterminated one runs to the end, so that the parser reports it.
+_JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKETS: Final = bytes(byte for byte in range(256) if byte not in b"[]{}")
+_DEPTH_STEPS: Final = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 opens, -1 (signed) closes
 
 _JSON_TYPE_NAMES: Final = {
     list: "an array",
@@ -42,6 +57,8 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read()  # refuses a body over client_max_size, chunked or not
     if not raw.strip():
         raise InvalidSyntaxError("the request body is empty: a JSON object is required")
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise InvalidSyntaxError(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         body = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -56,6 +73,13 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def json_depth(raw: bytes) -> int:
+    """How deep arrays and objects nest in a JSON text, counting the brackets outside strings; read without
+    parsing (and without recursion), in time linear in its length."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    return max(accumulate(array("b", brackets.translate(_DEPTH_STEPS)), initial=0))
+
+
 def scim_json(
     body: Mapping[str, Any], *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
@@ -63,8 +87,18 @@ def scim_json(
 
 
 def base_url(request: web.Request) -> str:
-    """The absolute URL of the SCIM base path, as this request reached it."""
-    return str(request.url.origin().with_path(request.app[SETTINGS].base_path))
+    """The absolute URL of the SCIM base path, for `Location`, `meta.location` and discovery documents.
+
+    The setting `public_url` when it is set (its path, if any, comes before the base path); otherwise the
+    scheme and host the request came with, as a proxy in `trusted_proxies` forwarded them (`forwarded.py`):
+    a client's own `X-Forwarded-*` are never believed.
+    """
+    settings = request.app[SETTINGS]
+    if settings.public_url is not None:
+        public = URL(str(settings.public_url))
+        return str(public.origin()) + public.path.rstrip("/") + settings.base_path
+    scheme, host = public_origin(request, settings.trusted_proxies)
+    return f"{scheme}://{host}{settings.base_path}"
 
 
 def location_of(request: web.Request, endpoint: str, resource: Resource[Any]) -> str:

@@ -144,6 +144,7 @@ async def test_fault_settings_round_trip(sonar_factory: SonarFactory, http: aioh
             "slow_seconds": 30.0,
             "retry_after": 1,
             "seed": 3,
+            "paths": [],
         }
     changed = await sonar.control.set_faults(rate=0, kinds=["503"], retry_after=9)
     assert (changed["rate"], changed["kinds"], changed["retry_after"], changed["latency_ms"]) == (
@@ -223,6 +224,17 @@ async def test_latency_applies_to_api_requests_only(sonar_factory: SonarFactory)
     assert (await sonar.get("api/server/version")).status == 500
     assert time.monotonic() - started >= 0.15
     assert (await sonar.control.state())["profile"] == "2025.6"
+
+
+@pytest.mark.parametrize("target", ["/api/users/create", "POST /api/users/create"])
+async def test_faults_can_be_narrowed_to_some_calls(sonar_factory: SonarFactory, target: str) -> None:
+    """With `paths`, only calls whose path (or method and path) starts with one of them draw faults."""
+    sonar = await sonar_factory("9.9", fault_rate=1.0, fault_kinds=("500",), fault_paths=(target,))
+    assert await create(sonar, "anna") == 500
+    assert (await sonar.get("api/users/search")).status == 200
+    await sonar.control.set_faults(paths=["GET /api/users/search"])
+    assert await create(sonar, "anna") == 200
+    assert (await sonar.get("api/users/search")).status == 500
 
 
 async def test_fault_choices_are_reproducible(sonar_factory: SonarFactory) -> None:

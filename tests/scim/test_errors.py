@@ -45,6 +45,7 @@ from scim_bridge.scim.errors import (
     ScimError,
     ServiceUnavailableError,
     TooManyError,
+    TooManyRequestsError,
     UnauthorizedError,
     UniquenessError,
     UnsupportedError,
@@ -84,6 +85,7 @@ def test_every_public_error_derives_from_scim_error(error_class: type[Exception]
         pytest.param(UniquenessError("x"), 409, "uniqueness", id="409-uniqueness"),
         pytest.param(PreconditionFailedError("x"), 412, None, id="412"),
         pytest.param(PayloadTooLargeError("x"), 413, None, id="413"),
+        pytest.param(TooManyRequestsError("x", retry_after=60), 429, None, id="429"),
         pytest.param(InternalServerError("req-1"), 500, None, id="500"),
         pytest.param(UnsupportedError("x"), 501, None, id="501"),
         pytest.param(ServiceUnavailableError("x", retry_after=30), 503, None, id="503"),
@@ -121,6 +123,11 @@ def test_unauthorized_carries_the_bearer_challenge() -> None:
 def test_unavailable_carries_retry_after_seconds() -> None:
     """A 503 tells the client when to come back, so Entra escrows instead of quarantining."""
     assert ServiceUnavailableError("SonarQube is down", retry_after=30).headers == {"Retry-After": "30"}
+
+
+def test_too_many_requests_carries_retry_after_seconds() -> None:
+    """A 429 tells the client when it may try again (RFC 6585 §4)."""
+    assert TooManyRequestsError("slow down", retry_after=42).headers == {"Retry-After": "42"}
 
 
 def test_other_errors_need_no_header() -> None:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scim2_models import ScimFilter
 
 from scim_bridge.scim.errors import InvalidFilterError
-from scim_bridge.scim.filters import Lookup, direct_lookup, matches, parse_filter
+from scim_bridge.scim.filters import (
+    MAX_FILTER_LENGTH,
+    MAX_FILTER_TERMS,
+    Lookup,
+    count_terms,
+    direct_lookup,
+    matches,
+    parse_filter,
+)
 from scim_bridge.scim.resources import ENTERPRISE_USER_SCHEMA, USER_SCHEMA, GroupResource, UserResource
+from tests.support import PAYLOADS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -184,3 +197,100 @@ def test_group_display_name_matches_ignoring_case() -> None:
     group = GroupResource(id="g-1", display_name="Sonar Developers")
 
     assert matches(parse_filter('displayName eq "SONAR developers"', GroupResource), group) is True
+
+
+# -- limits --------------------------------------------------------------------------------------------
+
+
+def _terms(count: int, joiner: str = " or ") -> str:
+    return joiner.join(f'userName eq "u{index}"' for index in range(count))
+
+
+def _padded(length: int) -> str:
+    """A one-term filter exactly `length` characters long."""
+    prefix = 'userName eq "'
+    return prefix + "x" * (length - len(prefix) - 1) + '"'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(_terms(MAX_FILTER_TERMS), id="max-terms"),
+        pytest.param(_terms(MAX_FILTER_TERMS, " and "), id="max-terms-and"),
+        pytest.param(_padded(MAX_FILTER_LENGTH), id="max-length"),
+        pytest.param(
+            " or ".join(f'emails[type eq "work" and value eq "u{index}"]' for index in range(25)),
+            id="max-terms-in-value-paths",
+        ),
+    ],
+)
+def test_filters_within_the_limits_parse(text: str) -> None:
+    """A filter of MAX_FILTER_TERMS comparisons, or MAX_FILTER_LENGTH characters, is still accepted."""
+    assert parse_filter(text, UserResource) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        pytest.param(
+            _terms(MAX_FILTER_TERMS + 1),
+            f"filter: {MAX_FILTER_TERMS + 1} comparisons; at most {MAX_FILTER_TERMS}",
+            id="terms",
+        ),
+        pytest.param(
+            " and ".join(["title pr"] * (MAX_FILTER_TERMS + 1)),
+            f"at most {MAX_FILTER_TERMS}",
+            id="present-tests",
+        ),
+        pytest.param(
+            " or ".join(f'emails[type eq "work" and value eq "u{index}"]' for index in range(26)),
+            f"filter: 52 comparisons; at most {MAX_FILTER_TERMS}",
+            id="terms-inside-value-paths",
+        ),
+        pytest.param(
+            "not (" + _terms(MAX_FILTER_TERMS + 1) + ")", f"at most {MAX_FILTER_TERMS}", id="negated-terms"
+        ),
+        pytest.param(
+            _padded(MAX_FILTER_LENGTH + 1),
+            f"filter: {MAX_FILTER_LENGTH + 1} characters long; at most {MAX_FILTER_LENGTH} characters",
+            id="length",
+        ),
+        pytest.param(
+            "(" * 5000 + "userName pr" + ")" * 5000, f"at most {MAX_FILTER_LENGTH}", id="deep-parens"
+        ),
+    ],
+)
+def test_filters_beyond_the_limits_are_invalid_filter(text: str, detail: str) -> None:
+    """More than MAX_FILTER_TERMS comparisons (`pr` and those in `[...]` included) or MAX_FILTER_LENGTH
+    characters is a 400 invalidFilter naming the limit, whether the filter is well-formed or not."""
+    with pytest.raises(InvalidFilterError) as caught:
+        parse_filter(text, UserResource)
+
+    assert detail in caught.value.detail
+
+
+def test_entras_own_filters_stay_far_within_the_limits() -> None:
+    """Every filter of the Entra corpus (tests/payloads/entra/*query*) is well under both limits."""
+    texts = [
+        query["filter"]
+        for path in sorted(PAYLOADS.glob("entra/*query*.json"))
+        if "filter" in (query := json.loads(path.read_text(encoding="utf-8")))
+    ]
+
+    assert len(texts) >= 7  # A1 (two), A2 (three), A8, A17
+    for text in texts:
+        model = GroupResource if "displayName" in text else UserResource
+        assert len(text) <= MAX_FILTER_LENGTH // 10, text
+        assert count_terms(ScimFilter(text).ast) <= MAX_FILTER_TERMS // 10, text
+        assert parse_filter(text, model) is not None
+
+
+@given(st.integers(min_value=1, max_value=MAX_FILTER_TERMS + 10))
+def test_the_term_limit_is_exact(count: int) -> None:
+    """Exactly the filters with more than MAX_FILTER_TERMS comparisons are refused."""
+    text = _terms(count)
+    if count <= MAX_FILTER_TERMS:
+        assert count_terms(parse_filter(text, UserResource).ast) == count
+    else:
+        with pytest.raises(InvalidFilterError):
+            parse_filter(text, UserResource)

@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scim2_models import GroupMember, Meta
 
 from scim_bridge.scim.errors import InvalidFilterError, InvalidValueError
-from scim_bridge.scim.listing import MAX_RESULTS, SearchParams, list_response, render_resource
+from scim_bridge.scim.listing import (
+    MAX_RESULTS,
+    MAX_START_INDEX,
+    SearchParams,
+    list_response,
+    render_resource,
+)
 from scim_bridge.scim.resources import GroupResource, UserResource
 
 if TYPE_CHECKING:
@@ -36,6 +44,18 @@ def devs() -> GroupResource:
         pytest.param({"count": "0"}, 1, 0, id="zero-count"),
         pytest.param({"count": str(MAX_RESULTS + 1)}, 1, MAX_RESULTS, id="count-capped"),
         pytest.param({"startindex": "3", "COUNT": "2"}, 3, 2, id="parameter-names-any-case"),
+        pytest.param({"startIndex": str(2**63 + 1)}, MAX_START_INDEX, MAX_RESULTS, id="start-beyond-int64"),
+        pytest.param({"startIndex": str(2**31)}, MAX_START_INDEX, MAX_RESULTS, id="start-beyond-int32"),
+        pytest.param({"startIndex": "9" * 5000}, MAX_START_INDEX, MAX_RESULTS, id="start-5000-digits"),
+        pytest.param(
+            {"startIndex": "1_000_000_000_000"}, MAX_START_INDEX, MAX_RESULTS, id="start-underscores"
+        ),
+        pytest.param({"startIndex": f"-{2**63 + 1}"}, 1, MAX_RESULTS, id="start-below-int64"),
+        pytest.param({"startIndex": "-" + "9" * 5000}, 1, MAX_RESULTS, id="start-minus-5000-digits"),
+        pytest.param({"startIndex": "0" * 5000 + "7"}, 7, MAX_RESULTS, id="start-leading-zeros"),
+        pytest.param({"count": str(2**63 + 1)}, 1, MAX_RESULTS, id="count-beyond-int64"),
+        pytest.param({"count": "9" * 5000}, 1, MAX_RESULTS, id="count-5000-digits"),
+        pytest.param({"count": f"-{2**63 + 1}"}, 1, 0, id="count-below-int64"),
     ],
 )
 def test_pagination_parameters(query: dict[str, str], start_index: int, count: int) -> None:
@@ -43,6 +63,16 @@ def test_pagination_parameters(query: dict[str, str], start_index: int, count: i
     params = SearchParams.from_query(query, UserResource)
 
     assert (params.start_index, params.count) == (start_index, count)
+
+
+@given(st.integers(), st.integers())
+def test_any_integer_is_read_within_range(start_index: int, count: int) -> None:
+    """Whatever integers a client sends, startIndex ends up in 1..MAX_START_INDEX (what every store can
+    skip) and count in 0..MAX_RESULTS, both clamped rather than refused (RFC 7644 §3.4.2.4)."""
+    params = SearchParams.from_query({"startIndex": str(start_index), "count": str(count)}, UserResource)
+
+    assert params.start_index == min(max(start_index, 1), MAX_START_INDEX)
+    assert params.count == min(max(count, 0), MAX_RESULTS)
 
 
 def test_entra_flag_and_unsupported_parameters_are_ignored() -> None:
@@ -67,6 +97,15 @@ def test_the_filter_is_parsed_for_the_resource_type(load_payload: PayloadLoader)
         pytest.param({"count": "ten"}, InvalidValueError, "count: value is not a valid integer", id="count"),
         pytest.param(
             {"startIndex": "1.5"}, InvalidValueError, "startIndex: value is not a valid integer", id="start"
+        ),
+        pytest.param(
+            {"startIndex": "9" * 5000 + "x"},
+            InvalidValueError,
+            "startIndex: value is not a valid integer",
+            id="start-long-but-no-integer",
+        ),
+        pytest.param(
+            {"count": "1e999"}, InvalidValueError, "count: value is not a valid integer", id="count-exponent"
         ),
         pytest.param(
             {"attributes": "userName,shoeSize"},

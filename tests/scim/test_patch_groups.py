@@ -14,7 +14,7 @@ from scim_bridge.scim.errors import (
     PayloadTooLargeError,
     ScimError,
 )
-from scim_bridge.scim.patch import MAX_OPERATIONS, GroupPatchPlan, plan_group_patch
+from scim_bridge.scim.patch import MAX_MEMBERS, MAX_OPERATIONS, GroupPatchPlan, plan_group_patch
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -281,6 +281,72 @@ def test_too_many_operations_are_refused_with_413() -> None:
 
     with pytest.raises(PayloadTooLargeError, match=str(MAX_OPERATIONS)):
         plan_group_patch(body)
+
+
+def _members(count: int, prefix: str = "m") -> list[dict[str, str]]:
+    return [{"value": f"{prefix}{index}"} for index in range(count)]
+
+
+def _member_filter(count: int) -> str:
+    return "members[" + " or ".join(f'value eq "m{index}"' for index in range(count)) + "]"
+
+
+@pytest.mark.parametrize(
+    "operations",
+    [
+        pytest.param([{"op": "add", "path": "members", "value": _members(MAX_MEMBERS)}], id="one-add"),
+        pytest.param(
+            [
+                {"op": "add", "path": "members", "value": _members(MAX_MEMBERS // 2, "a")},
+                {"op": "remove", "path": "members", "value": _members(MAX_MEMBERS // 2, "r")},
+            ],
+            id="add-and-remove",
+        ),
+        pytest.param([{"op": "replace", "value": {"members": _members(MAX_MEMBERS)}}], id="pathless-replace"),
+        pytest.param([{"op": "remove", "path": _member_filter(MAX_MEMBERS)}], id="remove-by-filter"),
+    ],
+)
+def test_a_patch_may_name_max_members_members(operations: list[dict[str, Any]]) -> None:
+    """Up to MAX_MEMBERS member values in one PATCH, all its operations together, are planned."""
+    plan = plan_group_patch(_body(*operations))
+
+    named = plan.add_members + plan.remove_members + (plan.replace_members or ())
+    assert len(named) == MAX_MEMBERS
+
+
+@pytest.mark.parametrize(
+    "operations",
+    [
+        pytest.param([{"op": "add", "path": "members", "value": _members(MAX_MEMBERS + 1)}], id="one-add"),
+        pytest.param(
+            [
+                {"op": "add", "path": "members", "value": _members(MAX_MEMBERS // 2 + 1, "a")},
+                {"op": "remove", "path": "members", "value": _members(MAX_MEMBERS // 2, "r")},
+            ],
+            id="add-and-remove",
+        ),
+        pytest.param(
+            [{"op": "replace", "value": {"members": _members(MAX_MEMBERS + 1)}}], id="pathless-replace"
+        ),
+        pytest.param(
+            [{"op": "add", "path": "members", "value": _members(2)}] * (MAX_MEMBERS // 2 + 1),
+            id="two-per-operation",
+        ),
+        pytest.param([{"op": "remove", "path": _member_filter(MAX_MEMBERS + 1)}], id="remove-by-filter"),
+        pytest.param(
+            [{"op": "add", "path": "members", "value": [*_members(MAX_MEMBERS), "not-an-object"]}],
+            id="counted-before-validated",
+        ),
+    ],
+)
+def test_more_members_than_max_members_are_refused_with_413(operations: list[dict[str, Any]]) -> None:
+    """More than MAX_MEMBERS member values in one PATCH, all operations together, is a 413 naming the limit
+    and the operation where it was crossed (counted before each member is validated)."""
+    with pytest.raises(PayloadTooLargeError) as caught:
+        plan_group_patch(_body(*operations))
+
+    assert f"at most {MAX_MEMBERS} are accepted" in caught.value.detail
+    assert caught.value.detail.startswith("Operations[")
 
 
 @pytest.mark.parametrize(

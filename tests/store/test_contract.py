@@ -394,6 +394,19 @@ async def test_memberships_are_idempotent_sets(
     assert {"g-dev"} == await store.groups_of("u-b")
 
 
+async def test_a_group_is_inserted_with_its_members_or_not_at_all(
+    store: StateStore, make_user: MakeUser, make_group: MakeGroup
+) -> None:
+    """insert_group with members records both in one step; an unknown member leaves neither."""
+    await store.insert_user(make_user("a"))
+    with pytest.raises(StoreNotFound) as caught:
+        await store.insert_group(make_group("dev"), ["u-a", "u-x"])
+    assert caught.value.scim_ids == ("u-x",)
+    assert await store.get_group("g-dev") is None
+    await store.insert_group(make_group("dev"), ["u-a", "u-a"])
+    assert {"u-a"} == await store.members_of("g-dev")
+
+
 async def test_membership_changes_leave_the_group_record_alone(
     store: StateStore, make_user: MakeUser, make_group: MakeGroup
 ) -> None:
@@ -664,3 +677,13 @@ async def test_find_users_by_email_any_of_their_emails_in_any_case(
     assert [u.scim_id for u in await store.find_users_by_email("ALICE@example.com")] == ["u-alice"]
     assert [u.scim_id for u in await store.find_users_by_email("shared@example.COM")] == ["u-bob"]
     assert await store.find_users_by_email("nobody@example.com") == []
+
+
+async def test_a_user_records_whether_sonarqube_is_settled(store: StateStore, make_user: MakeUser) -> None:
+    """`settled` is kept as written, and an update may change it without a new version."""
+    alice = make_user("alice", settled=False)
+    await store.insert_user(alice)
+    assert await store.get_user("u-alice") == alice
+    settled = dataclasses.replace(alice, settled=True)
+    await store.update_user(settled, expected_version=alice.version)
+    assert await store.get_user("u-alice") == settled

@@ -59,6 +59,7 @@ def test_public_surface() -> None:
         "StateStore",
         "StoreConflict",
         "StoreError",
+        "StoreLocked",
         "StoreMissing",
         "StoreNotFound",
         "UserRecord",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from scim_bridge.store import SqliteStore, StoreError, UserRecord
+from scim_bridge.store import SqliteStore, StoreError, StoreLocked, UserRecord
 from scim_bridge.store._migrations import Migration, load_migrations
 from scim_bridge.store.sqlite import split_statements
 
@@ -58,10 +58,10 @@ def set_schema_version(path: Path, version: int) -> None:
 
 @pytest.mark.parametrize(
     ("pragma", "expected"),
-    [("journal_mode", "wal"), ("synchronous", 1), ("foreign_keys", 1), ("busy_timeout", 5000)],
+    [("journal_mode", "wal"), ("synchronous", 2), ("foreign_keys", 1), ("busy_timeout", 5000)],
 )
 async def test_pragmas(store: SqliteStore, pragma: str, expected: object) -> None:
-    """The connection runs in WAL mode with synchronous=NORMAL, foreign keys on and a busy timeout."""
+    """The connection runs in WAL mode with synchronous=FULL, foreign keys on and a busy timeout."""
     assert store._db is not None
     rows = list(await store._db.execute_fetchall(f"PRAGMA {pragma}"))
     assert expected == rows[0][0]
@@ -181,3 +181,19 @@ async def test_cancelled_write_leaves_the_store_usable(store: SqliteStore, make_
 async def test_repr_names_the_location(store: SqliteStore, db_path: Path) -> None:
     """The store's repr says where its data lives."""
     assert f"SqliteStore({str(db_path)!r})" == repr(store)
+
+
+async def test_one_process_per_file(tmp_path: Path) -> None:
+    """A second exclusive open of the same file (another bridge) is refused while the first holds it; a
+    reader (check, audit) may open it beside; once closed, the file is free again."""
+    path = tmp_path / "state.db"
+    first = await SqliteStore.open(path)
+    try:
+        with pytest.raises(StoreLocked, match="another scim-bridge process"):
+            await SqliteStore.open(path)
+        reader = await SqliteStore.open(path, exclusive=False)
+        await reader.close()
+    finally:
+        await first.close()
+    again = await SqliteStore.open(path)
+    await again.close()

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from structlog.testing import capture_logs
 
-from scim_bridge.sonarqube import Caller
-from scim_bridge.web.auth import VerdictCache, token_hash
+from scim_bridge.scim.errors import ServiceUnavailableError, UnauthorizedError
+from scim_bridge.sonarqube import Caller, SonarQubeConnection, Unauthorized
+from scim_bridge.sonarqube.deadline import deadline
+from scim_bridge.web.auth import (
+    REJECTION_CACHE_SECONDS,
+    VERIFICATION_RETRY_AFTER,
+    VERIFICATION_SLOTS,
+    SonarQubeTokenAuth,
+    VerdictCache,
+    token_hash,
+)
 from tests.support import ADMIN_TOKEN, SCIM_JSON, USER_SCHEMA
 
 if TYPE_CHECKING:
@@ -54,6 +64,29 @@ async def test_wrong_token_is_401_invalid_token(bridge: Bridge) -> None:
 
     assert reply.status == 401
     assert reply.headers["WWW-Authenticate"] == INVALID_TOKEN
+
+
+async def test_a_refused_token_is_refused_again_without_asking_sonarqube(bridge: Bridge) -> None:
+    """A token SonarQube refused is refused again, the same way, without another `api/users/current`: an
+    unauthenticated client cannot make every request cost a SonarQube call."""
+    await bridge.sonar.control.clear_journal()
+
+    replies = [await bridge.get("/Users", token="not-a-sonarqube-token") for _ in range(3)]
+
+    assert [reply.status for reply in replies] == [401] * 3
+    assert {reply.headers["WWW-Authenticate"] for reply in replies} == {INVALID_TOKEN}
+    assert len({reply.body["detail"] for reply in replies}) == 1
+    assert await current_user_calls(bridge) == 1
+
+
+async def test_with_the_cache_off_refusals_are_asked_again(bridge_factory: BridgeFactory) -> None:
+    """auth_cache_seconds=0 caches no verdict at all, refusals included: each attempt asks SonarQube."""
+    bridge = await bridge_factory(auth_cache_seconds=0)
+
+    for _ in range(2):
+        assert (await bridge.get("/Users", token="not-a-sonarqube-token")).status == 401
+
+    assert await current_user_calls(bridge) == 2
 
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
@@ -227,6 +260,184 @@ async def test_unusable_service_token_is_503(
     assert reply.status == 503
     assert "sonar_token" in reply.body["detail"]
     assert int(reply.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("cause", ["deleted", "replaced-by-a-directory"])
+async def test_an_unreadable_service_token_file_is_503_logged_once(
+    bridge_factory: BridgeFactory, tmp_path: Path, cause: str
+) -> None:
+    """When the bridge's own token file cannot be read any more, the answer is a 503 saying so (naming the
+    setting, never the file's path), with Retry-After; the problem is logged once, not per request, and the
+    bridge recovers as soon as the file is back."""
+    sonar_token_file = tmp_path / "sonar-token"
+    sonar_token_file.write_text(ADMIN_TOKEN, encoding="utf-8")
+    bridge = await bridge_factory(
+        auth="static", scim_tokens=["scim-token"], sonar_token_file=sonar_token_file
+    )
+    assert (await bridge.get("/Users", token="scim-token")).status == 200
+    sonar_token_file.unlink()
+    if cause == "replaced-by-a-directory":
+        sonar_token_file.mkdir()
+
+    with capture_logs() as logs:
+        replies = [await bridge.get("/Users", token="scim-token") for _ in range(3)]
+
+    for reply in replies:
+        assert reply.status == 503, reply
+        assert reply.headers["Content-Type"].startswith(SCIM_JSON)
+        assert int(reply.headers["Retry-After"]) > 0
+        assert "sonar_token_file" in reply.body["detail"]
+        assert "cannot be read" in reply.body["detail"]
+        assert str(tmp_path) not in reply.body["detail"]
+        assert "ConfigError" not in reply.body["detail"]
+    unusable = [event for event in logs if event["event"] == "scim.service_token_unusable"]
+    assert len(unusable) == 1, logs
+    if cause == "replaced-by-a-directory":
+        sonar_token_file.rmdir()
+    sonar_token_file.write_text(ADMIN_TOKEN, encoding="utf-8")
+    assert (await bridge.get("/Users", token="scim-token")).status == 200
+
+
+# -- verifying tokens with SonarQube, unit by unit -----------------------------------------------------
+
+
+class FakeSonar:
+    """A SonarQube connection whose `api/users/current` answers from `owners` (any other token is refused),
+    and can be held (`hold`) to keep verifications in flight."""
+
+    def __init__(self, owners: dict[str, Caller]) -> None:
+        self.owners = owners
+        self.calls: list[str] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.hold = asyncio.Event()
+        self.hold.set()
+
+    def client(self, token: str) -> FakeClient:
+        return FakeClient(self, token)
+
+    def connection(self) -> SonarQubeConnection:
+        return cast("SonarQubeConnection", self)
+
+
+class FakeClient:
+    def __init__(self, sonar: FakeSonar, token: str) -> None:
+        self.sonar = sonar
+        self.token = token
+
+    async def current_user(self) -> Caller:
+        sonar = self.sonar
+        sonar.calls.append(self.token)
+        sonar.in_flight += 1
+        sonar.most_in_flight = max(sonar.most_in_flight, sonar.in_flight)
+        try:
+            await sonar.hold.wait()
+        finally:
+            sonar.in_flight -= 1
+        if self.token not in sonar.owners:
+            raise Unauthorized("unknown token", status=401)
+        return sonar.owners[self.token]
+
+
+async def settle() -> None:
+    """Let every task that can run, run (no time passes)."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def test_a_refusal_is_remembered_for_a_while_then_asked_again() -> None:
+    """A refused token is refused from memory for REJECTION_CACHE_SECONDS, then SonarQube is asked again
+    (and may accept it by then)."""
+    clock = FakeClock()
+    sonar = FakeSonar({})
+    auth = SonarQubeTokenAuth(sonar.connection(), cache_seconds=60, clock=clock)
+
+    for _ in range(3):
+        with pytest.raises(UnauthorizedError):
+            await auth.authenticate("new-token")
+    assert sonar.calls == ["new-token"]
+
+    clock.now += REJECTION_CACHE_SECONDS
+    sonar.owners["new-token"] = ALICE
+    assert (await auth.authenticate("new-token")).actor == "alice"
+    assert sonar.calls == ["new-token"] * 2
+
+
+async def test_a_refusal_is_remembered_no_longer_than_auth_cache_seconds() -> None:
+    """With auth_cache_seconds shorter than REJECTION_CACHE_SECONDS, refusals are kept that long only."""
+    clock = FakeClock()
+    sonar = FakeSonar({})
+    auth = SonarQubeTokenAuth(sonar.connection(), cache_seconds=5, clock=clock)
+    with pytest.raises(UnauthorizedError):
+        await auth.authenticate("new-token")
+
+    clock.now += 5
+    with pytest.raises(UnauthorizedError):
+        await auth.authenticate("new-token")
+
+    assert sonar.calls == ["new-token"] * 2
+
+
+async def test_at_most_verification_slots_tokens_are_checked_at_once() -> None:
+    """However many new tokens arrive together, SonarQube is asked about VERIFICATION_SLOTS at a time; the
+    others wait their turn within their deadline and all get their verdict."""
+    tokens = [f"token-{index}" for index in range(VERIFICATION_SLOTS * 3)]
+    sonar = FakeSonar(dict.fromkeys(tokens, ALICE))
+    sonar.hold.clear()
+    auth = SonarQubeTokenAuth(sonar.connection(), cache_seconds=60, clock=FakeClock())
+
+    async def one(token: str) -> str:
+        with deadline(25):
+            return (await auth.authenticate(token)).actor
+
+    tasks = [asyncio.create_task(one(token)) for token in tokens]
+    await settle()
+    assert sonar.in_flight == VERIFICATION_SLOTS
+    sonar.hold.set()
+
+    assert await asyncio.gather(*tasks) == ["alice"] * len(tokens)
+    assert sonar.most_in_flight == VERIFICATION_SLOTS
+    assert sorted(sonar.calls) == sorted(tokens)
+
+
+async def test_a_verification_that_cannot_start_within_its_deadline_is_503() -> None:
+    """When every slot stays busy until the request's deadline has passed, the request is a 503 with
+    Retry-After, and SonarQube is not asked about its token."""
+    clock = FakeClock()
+    sonar = FakeSonar({"busy": ALICE, "late": ALICE})
+    sonar.hold.clear()
+    auth = SonarQubeTokenAuth(sonar.connection(), cache_seconds=60, clock=clock, slots=1)
+    busy = asyncio.create_task(auth.authenticate("busy"))
+    await settle()
+
+    with deadline(25, clock=clock):
+        clock.now += 25  # the deadline has passed while the slot stayed taken
+        with pytest.raises(ServiceUnavailableError) as caught:
+            await auth.authenticate("late")
+
+    assert caught.value.headers == {"Retry-After": str(VERIFICATION_RETRY_AFTER)}
+    assert "too many tokens" in caught.value.detail
+    assert sonar.calls == ["busy"]
+    sonar.hold.set()
+    assert (await busy).actor == "alice"
+
+
+async def test_a_burst_with_one_new_token_costs_one_sonarqube_call() -> None:
+    """Entra's burst of requests with a token the bridge does not know yet: the first asks SonarQube, the
+    others, waiting for a slot, find its verdict (an acceptance or a refusal) and ask nothing."""
+    sonar = FakeSonar({"good": ALICE})
+    sonar.hold.clear()
+    auth = SonarQubeTokenAuth(sonar.connection(), cache_seconds=60, clock=FakeClock(), slots=1)
+
+    goods = [asyncio.create_task(auth.authenticate("good")) for _ in range(5)]
+    bads = [asyncio.create_task(auth.authenticate("bad")) for _ in range(5)]
+    await settle()
+    sonar.hold.set()
+    results = await asyncio.gather(*goods, *bads, return_exceptions=True)
+
+    assert [getattr(result, "actor", None) for result in results[:5]] == ["alice"] * 5
+    assert all(isinstance(result, UnauthorizedError) for result in results[5:])
+    assert sonar.calls == ["good", "bad"]
 
 
 # -- the verdict cache ---------------------------------------------------------------------------------

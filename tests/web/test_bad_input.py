@@ -4,13 +4,18 @@ a detail naming the attribute or the rule; never a 500, never HTML or plain JSON
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scim_bridge.config import BridgeSettings
-from scim_bridge.scim.patch import MAX_OPERATIONS
+from scim_bridge.scim.filters import MAX_FILTER_LENGTH, MAX_FILTER_TERMS
+from scim_bridge.scim.patch import MAX_MEMBERS, MAX_OPERATIONS
+from scim_bridge.web.wire import MAX_JSON_DEPTH, json_depth
 from tests.support import (
     ERROR_SCHEMA,
     GROUP_SCHEMA,
@@ -107,6 +112,22 @@ def not_found(case_id: str, method: str, path: str, body: Any = None) -> Any:
 
 
 RENAME_ALICE = patch({"op": "replace", "path": "displayName", "value": "x"})
+TOO_DEEP: Final = f"nests deeper than {MAX_JSON_DEPTH} levels"
+
+
+def nested(depth: int) -> bytes:
+    """A User body whose unknown attribute `deep` takes it `depth` levels deep (the body itself is one)."""
+    inner = b"[" * (depth - 1) + b"]" * (depth - 1)
+    return b'{"schemas": ["%s"], "userName": "bob", "deep": %s}' % (USER_SCHEMA.encode(), inner)
+
+
+def too_many_members(count: int = MAX_MEMBERS + 1) -> list[dict[str, str]]:
+    return [{"value": "{user}"}] * count
+
+
+def or_terms(count: int) -> str:
+    return "%20or%20".join(f'userName%20eq%20"u{index}"' for index in range(count))
+
 
 BAD_REQUESTS = [
     # The body is no JSON object.
@@ -155,6 +176,39 @@ BAD_REQUESTS = [
         headers={"Content-Type": "text/plain"},
         scim_type="invalidSyntax",
         detail="application/scim+json",
+    ),
+    # The body nests too deep for any parser (RecursionError in Python's).
+    bad(
+        "body-nested-65",
+        "POST",
+        "/Users",
+        raw=nested(MAX_JSON_DEPTH + 1),
+        scim_type="invalidSyntax",
+        detail=TOO_DEEP,
+    ),
+    bad(
+        "body-nested-100000-arrays",
+        "PATCH",
+        "/Users/{user}",
+        raw=b"[" * 100_000,
+        scim_type="invalidSyntax",
+        detail=TOO_DEEP,
+    ),
+    bad(
+        "body-nested-50000-objects",
+        "PUT",
+        "/Groups/{group}",
+        raw=b'{"a": ' * 50_000 + b"1" + b"}" * 50_000,
+        scim_type="invalidSyntax",
+        detail=TOO_DEEP,
+    ),
+    bad(
+        "body-nested-in-an-operation",
+        "PATCH",
+        "/Groups/{group}",
+        raw=b'{"Operations": [{"op": "add", "value": ' + b"[" * 5000 + b"]" * 5000 + b"}]}",
+        scim_type="invalidSyntax",
+        detail=TOO_DEEP,
     ),
     # User attributes.
     invalid_value("missing-userName", "POST", "/Users", user(displayName="Bob"), "userName: required"),
@@ -213,6 +267,18 @@ BAD_REQUESTS = [
     invalid_filter("filter-number-for-string", "Users", "userName gt 5", detail="userName"),
     invalid_filter("filter-string-for-boolean", "Users", 'active eq "x"', detail="active"),
     invalid_filter("filter-unclosed-bracket", "Users", 'emails[type eq "work"', detail="filter"),
+    invalid_filter(
+        "filter-too-many-comparisons",
+        "Users",
+        or_terms(MAX_FILTER_TERMS + 1),
+        detail=f"at most {MAX_FILTER_TERMS}",
+    ),
+    invalid_filter(
+        "group-filter-too-long",
+        "Groups",
+        'displayName%20eq%20"' + "g" * MAX_FILTER_LENGTH + '"',
+        detail=f"at most {MAX_FILTER_LENGTH} characters",
+    ),
     # PATCH messages and operations (RFC 7644 §3.5.2).
     bad(
         "patch-filter-path-without-value",
@@ -353,6 +419,38 @@ BAD_REQUESTS = [
         ),
         status=413,
         detail=f"at most {MAX_OPERATIONS}",
+    ),
+    bad(
+        "group-patch-too-many-members",
+        "PATCH",
+        "/Groups/{group}",
+        body=patch({"op": "add", "path": "members", "value": too_many_members()}),
+        status=413,
+        detail=f"at most {MAX_MEMBERS} are accepted",
+    ),
+    bad(
+        "group-post-too-many-members",
+        "POST",
+        "/Groups",
+        body=group(displayName="big", members=too_many_members()),
+        status=413,
+        detail=f"members: {MAX_MEMBERS + 1} members in one request; at most {MAX_MEMBERS}",
+    ),
+    bad(
+        "group-put-too-many-members",
+        "PUT",
+        "/Groups/{group}",
+        body=group(displayName="devs", members=too_many_members()),
+        status=413,
+        detail=f"at most {MAX_MEMBERS} are accepted",
+    ),
+    bad(
+        "group-post-too-many-members-urn-key",
+        "POST",
+        "/Groups",
+        body={"schemas": [GROUP_SCHEMA], "displayName": "big", f"{GROUP_SCHEMA}:Members": too_many_members()},
+        status=413,
+        detail=f"at most {MAX_MEMBERS} are accepted",
     ),
     # Unknown ids (RFC 7644 §3.12: 404).
     not_found("get-unknown-user", "GET", "/Users/no-such-id"),
@@ -563,6 +661,85 @@ async def test_negative_or_zero_count_returns_only_the_total(bridge: Bridge, cou
     assert reply.body["totalResults"] == 1
     assert reply.body["itemsPerPage"] == 0
     assert reply.body.get("Resources", []) == []
+
+
+@pytest.mark.parametrize("resource", ["Users", "Groups"])
+@pytest.mark.parametrize(
+    "start_index",
+    [str(2**63 + 1), str(2**31), "9" * 5000, "1_000_000_000_000"],
+    ids=["beyond-int64", "beyond-int32", "5000-digits", "underscores"],
+)
+async def test_a_start_index_beyond_every_result_is_an_empty_page(
+    bridge: Bridge, resource: str, start_index: str
+) -> None:
+    """RFC 7644 §3.4.2.4: a startIndex past the last result, however large, is an empty page with the exact
+    total, not an error (and never a 500 from the store's integer range)."""
+    await seed(bridge)
+
+    reply = await bridge.get(f"/{resource}", params={"startIndex": start_index})
+
+    assert reply.status == 200, reply
+    assert reply.body["totalResults"] == 1
+    assert reply.body["itemsPerPage"] == 0
+    assert reply.body.get("Resources", []) == []
+
+
+@pytest.mark.parametrize("count", [str(2**63 + 1), "9" * 5000, f"-{2**63 + 1}"])
+async def test_a_count_out_of_range_is_clamped(bridge: Bridge, count: str) -> None:
+    """A count beyond any range reads as the page size the bridge advertises; below 0 as 0."""
+    await seed(bridge)
+
+    reply = await bridge.get("/Users", params={"count": count, "startIndex": "1"})
+
+    assert reply.status == 200, reply
+    assert reply.body["totalResults"] == 1
+    assert reply.body["itemsPerPage"] == (0 if count.startswith("-") else 1)
+
+
+async def test_a_body_nesting_exactly_the_limit_is_read(bridge: Bridge) -> None:
+    """A body nesting MAX_JSON_DEPTH levels is not refused for its depth; its unknown attribute is dropped."""
+    reply = await bridge.request(
+        "POST", "/Users", data=nested(MAX_JSON_DEPTH), headers={"Content-Type": SCIM_JSON}
+    )
+
+    assert reply.status == 201, reply
+    assert "deep" not in reply.body
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet=st.sampled_from('[]{}"\\ax:,\n')),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=30,
+)
+
+
+def depth_of(value: Any) -> int:
+    """How deep arrays and objects nest in a parsed JSON value."""
+    if isinstance(value, list):
+        return 1 + max(map(depth_of, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(depth_of, value.values()), default=0)
+    return 0
+
+
+@given(JSON_VALUES, st.booleans())
+def test_the_depth_is_read_without_parsing_exactly(value: Any, indent: bool) -> None:
+    """`json_depth` counts the nesting of any JSON text as the parser sees it, brackets and quotes inside
+    strings (escaped or not) included, whatever the layout."""
+    text = json.dumps(value, indent=1 if indent else None)
+
+    assert json_depth(text.encode()) == depth_of(value)
+
+
+async def test_max_members_in_one_request_are_accepted(bridge: Bridge) -> None:
+    """A POST Group body naming MAX_MEMBERS members is within the limit."""
+    ids = await seed(bridge)
+
+    reply = await bridge.post(
+        "/Groups", group(displayName="big", members=[{"value": ids["user"]}] * MAX_MEMBERS)
+    )
+
+    assert reply.status == 201, reply
 
 
 RENAME: Final = {"op": "replace", "path": "displayName", "value": "Changed"}

@@ -14,6 +14,7 @@ import pytest
 import structlog
 
 from scim_bridge.cli import main
+from scim_bridge.store import open_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -75,6 +76,36 @@ def test_serve_on_a_taken_port_exits_1(capsys: pytest.CaptureFixture[str]) -> No
         status = main(["serve", "--port", str(port), "--admin-port", "0", "--store", "sqlite://:memory:"])
     assert status == 1
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+async def test_serve_on_a_store_another_process_holds_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 3: a second bridge on the same SQLite file refuses to start (exit 1), naming the setting and
+    the other process; the first one keeps the file."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    holder = await open_store(url)
+    try:
+        status = await asyncio.to_thread(
+            main,
+            [
+                "serve",
+                "--port",
+                "0",
+                "--admin-port",
+                "0",
+                "--store",
+                url,
+                "--sonar-url",
+                "http://127.0.0.1:9",
+            ],
+        )
+    finally:
+        await holder.close()
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "setting 'store' (SCIM_BRIDGE_STORE)" in err
+    assert "another scim-bridge process" in err
 
 
 async def read_banner(stdout: asyncio.StreamReader) -> str:

@@ -9,7 +9,13 @@ import pytest
 from tests.support import ENTERPRISE_USER_SCHEMA, ERROR_SCHEMA, GROUP_SCHEMA, SCIM_JSON, USER_SCHEMA
 
 if TYPE_CHECKING:
-    from tests.web.conftest import Bridge
+    from tests.web.conftest import Bridge, BridgeFactory
+
+DOCUMENTS = [
+    ("/ServiceProviderConfig", "/ServiceProviderConfig"),
+    ("/ResourceTypes/User", "/ResourceTypes/User"),
+    (f"/Schemas/{GROUP_SCHEMA}", f"/Schemas/{GROUP_SCHEMA}"),
+]
 
 
 @pytest.mark.parametrize(
@@ -133,3 +139,42 @@ async def test_discovery_needs_the_token_too(bridge: Bridge) -> None:
     reply = await bridge.get("/ServiceProviderConfig", token=None)
 
     assert reply.status == 401
+
+
+@pytest.mark.parametrize(
+    ("settings", "headers", "origin"),
+    [
+        pytest.param(
+            {"public_url": "https://sonar.example.com/"},
+            {"Host": "evil.example", "X-Forwarded-Host": "evil.example"},
+            "https://sonar.example.com",
+            id="public-url",
+        ),
+        pytest.param(
+            {"trusted_proxies": ["127.0.0.1/32", "::1/128"]},
+            {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "scim.example.com"},
+            "https://scim.example.com",
+            id="trusted-proxy",
+        ),
+        pytest.param(
+            {}, {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}, None, id="untrusted-peer"
+        ),
+    ],
+)
+async def test_discovery_documents_use_the_same_base_url_as_resources(
+    bridge_factory: BridgeFactory, settings: dict[str, object], headers: dict[str, str], origin: str | None
+) -> None:
+    """Discovery documents' meta.location and resource locations share one base URL: `public_url`, else the
+    request's own, as a trusted proxy forwarded it (a client's own X-Forwarded-* are ignored)."""
+    bridge = await bridge_factory(**settings)
+    base = (origin or str(bridge.server.make_url("/")).rstrip("/")) + bridge.settings.base_path
+
+    for path, location in DOCUMENTS:
+        reply = await bridge.get(path, headers=headers)
+        assert reply.status == 200, reply
+        assert reply.body["meta"]["location"] == base + location
+    listed = await bridge.get("/ResourceTypes", headers=headers)
+    assert {each["meta"]["location"] for each in listed.body["Resources"]} == {
+        f"{base}/ResourceTypes/User",
+        f"{base}/ResourceTypes/Group",
+    }

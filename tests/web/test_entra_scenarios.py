@@ -21,7 +21,6 @@ from tests.web.entra import (
     entra_payload,
     expect,
     expect_error,
-    expect_protection,
     find,
     get_user,
     only,
@@ -36,7 +35,7 @@ from tests.web.entra import (
 )
 
 if TYPE_CHECKING:
-    from tests.web.conftest import Bridge, BridgeFactory
+    from tests.web.conftest import Bridge
 
 DEVS: Final = "Sonar Developers"
 REVIEWERS: Final = "Sonar Reviewers"
@@ -311,68 +310,3 @@ async def test_post_of_a_deactivated_sonarqube_login_reactivates_it(
     assert (sonar["id"], sonar["active"]) == (uuid, True)
     assert (sonar["name"], sonar["email"]) == ("Adele Vance", "Adele.Vance@Contoso.Example")
     assert_saml_link(sonar, ADELE, entra_profile)
-
-
-async def test_post_of_an_active_sonarqube_login_is_409(entra: Bridge) -> None:
-    """POST for a login SonarQube holds active is 409 `uniqueness` (Entra must match it); nothing changes."""
-    assert (await entra.sonar.create_user(ADELE, name="Adele", email=ADELE)).status == 200
-    before = await entra.sonar.user_state(ADELE)
-    expect_error(await entra.post("/Users", user_body()), 409, "uniqueness")
-    assert await entra.sonar.user_state(ADELE) == before
-
-
-# --- protections ----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "request_name",
-    ["entra/a6-disable-default", "entra/a6-disable-flag", "entra/a6-disable-pathless-flag", "delete"],
-    ids=["disable-default", "disable-flag", "disable-path-less", "delete"],
-)
-async def test_admin_is_never_deactivated(entra: Bridge, request_name: str) -> None:
-    """`admin` (found by filter) refuses disable and DELETE, naming the protection; SonarQube unchanged."""
-    admin = only(await find(entra, "Users", 'userName eq "admin"'))
-    assert admin["active"] is True
-    before = await entra.sonar.user_state("admin")
-    await entra.sonar.control.clear_journal()
-    if request_name == "delete":
-        reply = await entra.delete(f"/Users/{admin['id']}")
-    else:
-        reply = await entra.patch(f"/Users/{admin['id']}", read_payload(request_name))
-    expect_protection(reply, "admin")
-    assert await sonar_writes(entra) == []
-    assert await entra.sonar.user_state("admin") == before
-    assert (await get_user(entra, admin["id"]))["active"] is True
-
-
-async def test_admin_is_never_renamed(entra: Bridge) -> None:
-    """Renaming `admin` through SCIM is refused with an error naming the protection."""
-    admin = only(await find(entra, "Users", 'userName eq "admin"'))
-    await entra.sonar.control.clear_journal()
-    expect_protection(await entra.patch(f"/Users/{admin['id']}", rename("root@contoso.example")), "admin")
-    assert await sonar_writes(entra) == []
-    assert (await entra.sonar.user_state("admin"))["active"] is True
-
-
-async def test_configured_protected_login(bridge_factory: BridgeFactory, entra_profile: str) -> None:
-    """A login listed in `protected_logins` cannot be disabled through SCIM."""
-    bridge = await bridge_factory(entra_profile, protected_logins=["admin", "svc-ci"])
-    assert (await bridge.sonar.create_user("svc-ci", name="CI service")).status == 200
-    found = only(await find(bridge, "Users", 'userName eq "svc-ci"'))
-    expect_protection(
-        await bridge.patch(f"/Users/{found['id']}", read_payload("entra/a6-disable-flag")), "svc-ci"
-    )
-    assert (await bridge.sonar.user_state("svc-ci"))["active"] is True
-
-
-async def test_token_owner_is_protected(bridge_factory: BridgeFactory, entra_profile: str) -> None:
-    """The owner of the token in use cannot disable itself through SCIM, even when no login is configured."""
-    bridge = await bridge_factory(entra_profile, protected_logins=[])
-    assert (await bridge.sonar.create_user("entra-sync", name="Entra provisioning")).status == 200
-    grant = {"login": "entra-sync", "permission": "admin"}
-    assert (await bridge.sonar.post("api/permissions/add_user", grant)).status == 204
-    bridge.token = await bridge.sonar.user_token("entra-sync")
-    found = only(await find(bridge, "Users", 'userName eq "entra-sync"'))
-    reply = await bridge.patch(f"/Users/{found['id']}", read_payload("entra/a6-disable-default"))
-    expect_protection(reply, "entra-sync")
-    assert (await bridge.sonar.user_state("entra-sync"))["active"] is True

@@ -16,6 +16,7 @@ from tests.support import (
     ENTERPRISE_USER_SCHEMA,
     GROUP_SCHEMA,
     LIST_RESPONSE_SCHEMA,
+    ONE_PROFILE_PER_API,
     PATCH_OP_SCHEMA,
     USER_SCHEMA,
     read_payload,
@@ -705,6 +706,30 @@ async def test_a7_delete_after_soft_delete(entra: Bridge) -> None:
     expect(await entra.delete(f"/Users/{created['id']}"), 204)
     expect_error(await entra.get(f"/Users/{created['id']}"), 404)
     assert (await entra.sonar.user_state(ADELE))["active"] is False
+
+
+@pytest.mark.parametrize("profile", ONE_PROFILE_PER_API)
+@pytest.mark.parametrize("disabled_first", [False, True], ids=["active", "disabled-first"])
+async def test_a7_delete_anonymises_when_asked(
+    bridge_factory: BridgeFactory, profile: str, disabled_first: bool
+) -> None:
+    """`on_delete = anonymize`: DELETE deactivates and anonymises in one SonarQube call (the login and name
+    become `sq-removed-…`, so no one can sign in as the old login again), whether or not Entra disabled the
+    user first; the audit trail says `user_anonymized`; a replay is harmless."""
+    bridge = await bridge_factory(profile, on_delete="anonymize")
+    created = await create_user(bridge)
+    uuid = (await sonar_user(bridge, ADELE))["id"]
+    if disabled_first:
+        await patch_user(bridge, created["id"], read_payload("entra/a6-disable-default"))
+
+    expect(await bridge.delete(f"/Users/{created['id']}"), 204)
+
+    account = next(user for user in await sonar_users(bridge) if user["id"] == uuid)
+    assert account["active"] is False
+    assert account["login"].startswith("sq-removed-")
+    assert ADELE not in {user["login"] for user in await sonar_users(bridge)}
+    assert (await bridge.store.audit_trail(scim_id=created["id"], limit=1))[0].action == "user_anonymized"
+    assert (await bridge.delete(f"/Users/{created['id']}")).status in {204, 404}
 
 
 # --- A15, A16, A17: discovery, pagination, reference check ---------------------------------------------

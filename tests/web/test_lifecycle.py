@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from scim_bridge.app import create_app
 from scim_bridge.web.admin import READYZ, create_admin_app
 from scim_bridge.web.keys import SONAR
 from tests.support import ADMIN_TOKEN, PATCH_OP_SCHEMA
+from tests.web.conftest import Bridge
 from tests.web.entra import ADELE, create_group, create_user, expect, find, patch_user, user_body
 
 if TYPE_CHECKING:
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
 
     from aiohttp.test_utils import TestServer
 
-    from tests.web.conftest import Bridge, BridgeFactory
+    from tests.web.conftest import BridgeFactory
 
 
 async def admin_of(bridge: Bridge, aiohttp_server: Callable[..., Awaitable[TestServer]]) -> TestServer:
@@ -136,3 +138,30 @@ async def test_a_service_token_revoked_later_is_a_503(
     status, report = await readiness(bridge, admin)
     assert status == 200
     assert "may not administer" in report["service_token"]
+
+
+async def test_a_store_that_cannot_be_opened_yet_is_waited_for(
+    bridge_factory: BridgeFactory, aiohttp_server: Callable[..., Awaitable[TestServer]], tmp_path: Path
+) -> None:
+    """Finding 3: a store that cannot be opened at start (its volume not mounted yet) does not stop the
+    bridge: SCIM answers 503 with Retry-After without naming files, and /readyz says it is not open yet."""
+    blocker = tmp_path / "volume"
+    blocker.write_text("not mounted yet")
+    running = await bridge_factory()
+    settings = running.settings.model_copy(update={"store": f"sqlite:///{blocker / 'state.db'}"})
+    connection = running.server.app[SONAR]
+    bridge = Bridge(
+        await aiohttp_server(create_app(settings, sonar=connection)),
+        running.sonar,
+        running.http,
+        settings,
+        running.store,
+    )
+
+    reply = await bridge.get("/Users")
+    assert reply.status == 503, reply
+    assert int(reply.headers["Retry-After"]) > 0
+    assert str(tmp_path) not in reply.body["detail"]
+    status, report = await readiness(bridge, await admin_of(bridge, aiohttp_server))
+    assert status == 503
+    assert any("state store" in reason and "not open yet" in reason for reason in report["reasons"]), report

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
+from yarl import URL
 
-from tests.support import GROUP_SCHEMA, PATCH_OP_SCHEMA, SCIM_JSON, USER_SCHEMA, read_payload
+from scim_bridge.scim.ids import plausible_id
+from scim_bridge.web.keys import PROVISIONER
+from tests.support import (
+    GROUP_SCHEMA,
+    ONE_PROFILE_PER_API,
+    PATCH_OP_SCHEMA,
+    SCIM_JSON,
+    USER_SCHEMA,
+    Reply,
+    read_payload,
+)
 
 if TYPE_CHECKING:
-    from tests.web.conftest import Bridge
+    from tests.web.conftest import Bridge, BridgeFactory
 
 
 def user_body(user_name: str = "alice@example.com", **attributes: Any) -> dict[str, Any]:
@@ -222,3 +233,177 @@ async def test_members_are_read_only_when_shown(
     assert reply.status == 200
     assert bool(reads) is reads_members
     assert ("members" in reply.body) is reads_members
+
+
+# -- ids that cannot be ids ---------------------------------------------------------------------------
+
+
+class Untouchable:
+    """Stands for the provisioning layer where it must not be reached: any use fails the request."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the provisioning layer was asked for {name}")
+
+
+async def raw_request(bridge: Bridge, method: str, raw_path: str, body: Any = None) -> Reply:
+    """A request whose path goes out exactly as written (`%2E%2E` is not turned into `..` and resolved)."""
+    url = URL(str(bridge.server.make_url(bridge.settings.base_path)) + raw_path, encoded=True)
+    headers = {"Authorization": f"Bearer {bridge.token}", "Content-Type": SCIM_JSON}
+    async with bridge.http.request(method, url, json=body, headers=headers) as response:
+        return Reply(response.status, response.headers, await response.json(content_type=None))
+
+
+IMPLAUSIBLE_IDS: Final = [
+    pytest.param(("%2E%2E", ".."), id="dot-dot"),
+    pytest.param(("%2E", "."), id="dot"),
+    pytest.param(("..%2F..%2Fapi%2Fsystem%2Finfo", "../../api/system/info"), id="parent-path"),
+    pytest.param(("a%20b", "a b"), id="space"),
+    pytest.param(("abc%3Fq%3D1", "abc?q=1"), id="query"),
+    pytest.param(("ad%C3%A9lie", "adélie"), id="non-ascii"),
+    pytest.param(("a%00b", "a\ufffdb"), id="nul-shown-as-replacement"),
+    pytest.param(("x" * 65, "x" * 65), id="65-characters"),
+    pytest.param(("y" * 300, "y" * 100 + "…"), id="300-characters-cut"),
+]
+RESOURCE_REQUESTS: Final = [
+    pytest.param(("GET", None), id="get"),
+    pytest.param(("PUT", "body"), id="put"),
+    pytest.param(("PATCH", patch_body({"op": "replace", "path": "displayName", "value": "x"})), id="patch"),
+    pytest.param(("DELETE", None), id="delete"),
+]
+
+
+@pytest.mark.parametrize("path_id", IMPLAUSIBLE_IDS)
+@pytest.mark.parametrize("endpoint", ["Users", "Groups"])
+@pytest.mark.parametrize("request_shape", RESOURCE_REQUESTS)
+async def test_an_id_that_cannot_be_an_id_is_404_at_once(
+    bridge: Bridge,
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: str,
+    request_shape: tuple[str, Any],
+    path_id: tuple[str, str],
+) -> None:
+    """An `{id}` no SonarQube or bridge id can look like (scim/ids.py) is the usual SCIM 404 ("User <id> not
+    found") without asking the provisioning layer, so that it never reaches a SonarQube URL."""
+    (method, body), (raw_id, shown) = request_shape, path_id
+    assert (await bridge.get("/ServiceProviderConfig")).status == 200  # the token's verdict is cached
+    await bridge.sonar.control.clear_journal()
+    monkeypatch.setattr(bridge.server.app[PROVISIONER], "users", Untouchable())
+    monkeypatch.setattr(bridge.server.app[PROVISIONER], "groups", Untouchable())
+    if body == "body":
+        body = user_body() if endpoint == "Users" else group_body()
+
+    reply = await raw_request(bridge, method, f"/{endpoint}/{raw_id}", body)
+
+    assert reply.status == 404, reply
+    assert reply.headers["Content-Type"].startswith(SCIM_JSON)
+    assert reply.body["detail"] == f"{endpoint.removesuffix('s')} {shown} not found"
+    assert await bridge.sonar.control.journal() == []
+
+
+@pytest.mark.parametrize("profile", ONE_PROFILE_PER_API)
+async def test_the_ids_the_bridge_hands_out_are_plausible(
+    bridge_factory: BridgeFactory, profile: str
+) -> None:
+    """The ids of created users and groups (the bridge's own uuids on v1, SonarQube's on v2) pass the
+    plausibility check, and are found again by it."""
+    bridge = await bridge_factory(profile)
+    user = await create(bridge, "/Users", user_body())
+    group = await create(bridge, "/Groups", group_body(members=(user["id"],)))
+
+    assert plausible_id(user["id"])
+    assert plausible_id(group["id"])
+    assert (await bridge.get(f"/Users/{user['id']}")).status == 200
+    assert (await bridge.get(f"/Groups/{group['id']}")).status == 200
+
+
+# -- absolute URLs ---------------------------------------------------------------------------------------
+
+TRUSTED: Final = ["127.0.0.1/32", "::1/128"]  # the test client's own address: it plays the ingress
+FORWARDED: Final = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "scim.example.com"}
+SPOOFED_HOST: Final = {"Host": "evil.example"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "headers", "expected"),
+    [
+        pytest.param({}, {}, None, id="the-request's-own"),
+        pytest.param({}, FORWARDED, None, id="forwarded-headers-ignored-from-an-untrusted-peer"),
+        pytest.param(
+            {"trusted_proxies": TRUSTED},
+            FORWARDED,
+            "https://scim.example.com",
+            id="forwarded-from-a-trusted-proxy",
+        ),
+        pytest.param(
+            {"trusted_proxies": TRUSTED},
+            {"X-Forwarded-Proto": "https, http", "X-Forwarded-Host": "scim.example.com:8443, inner"},
+            "https://scim.example.com:8443",
+            id="first-hop-of-several",
+        ),
+        pytest.param(
+            {"trusted_proxies": TRUSTED},
+            {"X-Forwarded-Proto": "javascript", "X-Forwarded-Host": "evil.example/x?"},
+            None,
+            id="malformed-forwarded-values-ignored",
+        ),
+        pytest.param(
+            {"public_url": "https://sonar.example.com"},
+            {**FORWARDED, **SPOOFED_HOST},
+            "https://sonar.example.com",
+            id="public-url-wins-over-everything",
+        ),
+        pytest.param(
+            {"public_url": "https://example.com/sonar/", "trusted_proxies": TRUSTED},
+            FORWARDED,
+            "https://example.com/sonar",
+            id="public-url-with-a-path",
+        ),
+    ],
+)
+async def test_location_is_where_clients_reach_the_bridge(
+    bridge_factory: BridgeFactory, settings: dict[str, Any], headers: dict[str, str], expected: str | None
+) -> None:
+    """`Location` and `meta.location` use `public_url` when set, else the request's own scheme and host,
+    as a proxy in trusted_proxies forwarded them; a client's own `X-Forwarded-*` are never believed."""
+    bridge = await bridge_factory(**settings)
+    origin = expected or str(bridge.server.make_url("/")).rstrip("/")
+
+    reply = await bridge.post("/Users", user_body(), headers=headers)
+
+    assert reply.status == 201, reply
+    location = f"{origin}{bridge.settings.base_path}/Users/{reply.body['id']}"
+    assert reply.headers["Location"] == reply.body["meta"]["location"] == location
+    listed = await bridge.get("/Users", headers=headers)
+    assert listed.body["Resources"][0]["meta"]["location"] == location
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8080"])
+async def test_without_public_url_the_host_header_is_the_requests_own(bridge: Bridge, host: str) -> None:
+    """Without public_url or a trusted proxy, the URL follows the `Host` the client sent (its own request),
+    and only when it is a host name: nothing else reaches the URL."""
+    reply = await bridge.post("/Users", user_body(), headers={"Host": host})
+
+    assert reply.status == 201, reply
+    assert reply.headers["Location"].startswith(f"http://{host}/api/scim/v2/Users/")
+
+
+@pytest.mark.parametrize("host", ["a@evil.example", "evil.example/path", "evil example", ""])
+async def test_a_host_header_that_is_no_host_never_reaches_a_url(bridge: Bridge, host: str) -> None:
+    """A `Host` with userinfo, a path or spaces is replaced by the address the bridge was reached on."""
+    reply = await bridge.post("/Users", user_body(), headers={"Host": host})
+
+    assert reply.status == 201, reply
+    assert reply.headers["Location"].startswith(str(bridge.server.make_url("/api/scim/v2/Users/")))
+
+
+@pytest.mark.parametrize("endpoint", ["Users", "Groups"])
+@pytest.mark.parametrize("value", ["..", "../../api/system/info", "a/b", "%2E%2E"])
+async def test_an_id_filter_that_cannot_be_an_id_finds_nothing_without_asking_sonarqube(
+    bridge: Bridge, endpoint: str, value: str
+) -> None:
+    """Finding 8: `id eq ".."` is an empty ListResponse, and no SonarQube URL ever carries that value."""
+    assert (await bridge.get("/ServiceProviderConfig")).status == 200  # the token's verdict is cached
+    await bridge.sonar.control.clear_journal()
+    reply = await bridge.get(f"/{endpoint}", params={"filter": f'id eq "{value}"'})
+    assert (reply.status, reply.body["totalResults"]) == (200, 0), reply
+    assert await bridge.sonar.control.journal() == []
