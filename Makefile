@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 9000
 
-.PHONY: install demo emulator test unit lint bench clean
+.PHONY: install demo test unit lint bench reliability clean
 
 install: $(STAMP)
 
@@ -29,8 +29,17 @@ test: lint
 unit: $(STAMP)
 	$(BIN)/pytest -m "not slow"
 
+# Small versions of every benchmark (under three minutes); full scale through each script's flags.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.entra_cycle --small
+	$(BIN)/python -m bench.relay_floor --small
+	$(BIN)/python -m bench.peer_compare --small
+
+# The long reliability runs of docs/reliability.md (about 9 minutes): every scenario at 300 users, 30 groups
+# and 1 500 memberships, and 3 200 generated bad requests per fuzz test.
+reliability: $(STAMP)
+	$(BIN)/python -m tests.scenarios --users 300 --groups 30 --memberships 1500 --fuzz 3200
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

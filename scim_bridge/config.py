@@ -128,7 +128,10 @@ class BridgeSettings(SonarQubeSettings):
     base_path: Annotated[str, Field(pattern=r"^(/[A-Za-z0-9._~-]+)+$")] = Field(
         "/api/scim/v2", description="where the SCIM service answers"
     )
-    store: str = Field("sqlite:///state/scim-bridge.db", description="state store URL (sqlite:///path.db)")
+    store: str = Field(
+        "sqlite:///state/scim-bridge.db",
+        description="state store URL: sqlite:///path.db, or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB",
+    )
     auth: AuthMode = Field(
         "sonarqube",
         description="sonarqube: the bearer token is a SonarQube admin token, checked with SonarQube and used "

@@ -25,7 +25,7 @@ from scim_bridge.scim.errors import InvalidValueError, MutabilityError, NotFound
 from scim_bridge.scim.filters import direct_lookup
 from scim_bridge.scim.ids import plausible_id
 from scim_bridge.scim.patch import GroupPatchPlan
-from scim_bridge.sonarqube import ADMIN_GROUP, DEFAULT_GROUP, GroupRef, UserRef
+from scim_bridge.sonarqube import ADMIN_GROUP, DEFAULT_GROUP, GroupRef, NotFound, UserRef
 from scim_bridge.store.errors import StoreConflict
 from scim_bridge.store.records import GroupRecord, UserRecord
 
@@ -277,25 +277,43 @@ class GroupService:
         add: Iterable[str],
         remove: Iterable[str],
     ) -> None:
-        """One SonarQube call per active member changed; the store then remembers the wanted members. The
-        caller records the request's audit event."""
+        """The store first remembers the wanted members, then one SonarQube call per active member changed.
+        In that order a user's reactivation running meanwhile (it restores memberships from the store, under
+        this group's lock) never misses an added member nor brings back a removed one. The caller records
+        the request's audit event."""
         group = GroupRef(record.sonar_name, record.sonar_id)
         added, removed = tuple(add), tuple(remove)
+        if added:
+            await self._store.add_members(record.scim_id, added)
+        if removed:
+            await self._store.remove_members(record.scim_id, removed)
         async with sonar_errors():
             for user_id in added:
                 user = users[user_id]
                 if user.active:
-                    await ctx.sonar.add_member(group, UserRef(user.sonar_login, user.sonar_id))
+                    await self._add_member(ctx, group, UserRef(user.sonar_login, user.sonar_id))
         for user_id in removed:
             member = users.get(user_id)
             if member is not None and member.active:
                 # The user gone from SonarQube: so is the membership.
                 async with sonar_errors(gone_is_done=True):
                     await ctx.sonar.remove_member(group, UserRef(member.sonar_login, member.sonar_id))
-        if added:
-            await self._store.add_members(record.scim_id, added)
-        if removed:
-            await self._store.remove_members(record.scim_id, removed)
+
+    @staticmethod
+    async def _add_member(ctx: RequestContext, group: GroupRef, user: UserRef) -> None:
+        """Add in SonarQube; a user SonarQube finds deactivated (a disable or re-enable of it in flight, or
+        a deactivation in SonarQube's UI) gets the membership from the store at its reactivation, or from
+        `reconcile`: not an error of this group's request."""
+        try:
+            await ctx.sonar.add_member(group, user)
+        except NotFound:
+            account = (
+                await ctx.sonar.get_user(user.id)
+                if user.id is not None and ctx.sonar.capabilities.has_resource_ids
+                else await ctx.sonar.find_user(user.login, active=True)
+            )
+            if account is not None and account.active:
+                raise  # the user is there and active: it is the group SonarQube does not know
 
     # -- delete ------------------------------------------------------------------------------------------
     async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: IfMatch | None) -> None:

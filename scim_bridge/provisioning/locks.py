@@ -1,8 +1,11 @@
-"""Per-resource serialisation of writes inside one process.
+"""Per-resource serialisation of writes: inside one process, and across replicas through the store.
 
 Two POSTs for one `userName`, or five concurrent member PATCHes on one group, must not interleave their
 read-decide-write steps. A lock per key is created on first use and dropped when nobody holds or waits for it,
-so the table never grows with the number of resources ever seen.
+so the table never grows with the number of resources ever seen. Replicas sharing a PostgreSQL store also
+hold the store's lock of each key (`StateStore.hold`, an advisory lock), taken after the process's own, so
+that a request waits in memory rather than on a database connection; with SQLite (one process) that is a
+no-op.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import TYPE_CHECKING
 from scim_bridge.store.records import casefold_key
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
+    from contextlib import AbstractAsyncContextManager
 
     from scim_bridge.store.records import ResourceType
 
@@ -32,8 +36,9 @@ def id_key(resource_type: ResourceType, scim_id: str) -> str:
 class KeyedLocks:
     """An asyncio lock per key (`name_key`, `id_key`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, across: Callable[..., AbstractAsyncContextManager[None]] | None = None) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._across = across  # the same keys held against other processes (StateStore.hold)
 
     @asynccontextmanager
     async def hold(self, *keys: str) -> AsyncIterator[None]:
@@ -49,7 +54,11 @@ class KeyedLocks:
                     self._release_reference(key)
                     raise
                 acquired.append(key)
-            yield
+            if self._across is None:
+                yield
+            else:
+                async with self._across(*ordered):
+                    yield
         finally:
             for key in reversed(acquired):
                 self._locks[key][0].release()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from contextlib import nullcontext, suppress
+from contextlib import suppress
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
@@ -31,7 +31,7 @@ import structlog
 from scim_bridge.config import ConfigError, FileSecret
 from scim_bridge.provisioning.collaborators import utc_now
 from scim_bridge.provisioning.lifecycle import every_record, fresh_identity
-from scim_bridge.provisioning.locks import id_key
+from scim_bridge.provisioning.locks import KeyedLocks, id_key
 from scim_bridge.provisioning.mapping import (
     adopted_group_attributes,
     adopted_user_attributes,
@@ -59,7 +59,6 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from scim_bridge.config import BridgeSettings
-    from scim_bridge.provisioning.locks import KeyedLocks
     from scim_bridge.sonarqube import SonarGroup, SonarQubeClient, SonarQubeConnection, SonarUser
     from scim_bridge.store.base import StateStore
     from scim_bridge.store.records import ResourceRecord, ResourceType
@@ -335,7 +334,8 @@ class _Run:
         self._actor = actor
         self._dry_run = dry_run
         self._on_finding = on_finding
-        self._locks = locks
+        # Run by hand beside replicas on one PostgreSQL store, the store's locks keep runs and requests apart.
+        self._locks = locks if locks is not None else KeyedLocks(across=store.hold)
         self._clock = clock
         self._run_id = f"reconcile-{uuid.uuid4().hex[:12]}"  # the audit events' request id: one per run
         self._findings: list[Finding] = []
@@ -812,9 +812,7 @@ class _Run:
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _held(self, record: ResourceRecord) -> AbstractAsyncContextManager[None]:
-        """The record's lock in a running bridge: Entra's request on it and a repair never interleave."""
-        if self._locks is None:
-            return nullcontext()
+        """The record's lock: Entra's request on it and a repair never interleave."""
         return self._locks.hold(id_key(record.resource_type, record.scim_id))
 
     def _protection(self, login: str) -> str | None:

@@ -25,7 +25,7 @@ class Provisioner:
         collaborators = Collaborators(
             store=store,
             settings=settings,
-            locks=KeyedLocks(),
+            locks=KeyedLocks(across=store.hold),
             saml=SamlPolicy(settings.saml_link, time.monotonic),
             audit=AuditTrail(store, utc_now),
             clock=utc_now,

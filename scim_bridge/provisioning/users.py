@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 import structlog
 
 from scim_bridge.provisioning import lifecycle
-from scim_bridge.provisioning.locks import name_key
+from scim_bridge.provisioning.locks import id_key, name_key
 from scim_bridge.provisioning.logins import login_for
 from scim_bridge.provisioning.mapping import (
     SonarProfile,
@@ -162,6 +162,7 @@ class UserService:
         record = await self._store.get_user(scim_id)
         if record is None:
             record = await self._adopt_by_id(ctx, scim_id)
+        record = await self._completed(ctx, record)
         async with sonar_errors():
             account = await self._account(ctx, record)
         if account is None:
@@ -200,9 +201,28 @@ class UserService:
                 record = await self._store.find_user(external_id=lookup.value)
         if record is None:
             return []
+        record = await self._completed(ctx, record)
         async with sonar_errors():
             account = await self._account(ctx, record)
         return [] if account is None else [user_resource(record, active=account.active)]
+
+    async def _completed(self, ctx: RequestContext, record: UserRecord) -> UserRecord:
+        """A record not settled is a change Entra asked for that did not finish (a failure, a crash). Entra
+        retries a failed create with its matching query, and sends nothing when what it reads looks right:
+        so a read that meets such a record finishes the change first (but a rename, which only the request
+        that asked for it can redo), and audits it as the request it finishes."""
+        if record.settled:
+            return record
+        async with self._held(record.scim_id, None) as current:
+            if current.settled:
+                return current
+            async with sonar_errors():
+                account = await self._account(ctx, current)
+                ref = await self._converge(ctx, current, account, _stored_profile(current), restore=True)
+            settled = await self._settled(current, ref)
+        finished = "user_created" if current.version == 1 else "user_updated"  # a new record has version 1
+        await self._with.audit.record(ctx, finished, settled)
+        return settled
 
     async def _account(self, ctx: RequestContext, record: UserRecord) -> SonarUser | None:
         """The SonarQube account behind a record: by uuid in one call, or by login searching the state the
@@ -306,7 +326,8 @@ class UserService:
             return await self._update(ctx, record, resource)
 
     async def _update(self, ctx: RequestContext, record: UserRecord, wanted: UserResource) -> UserResource:
-        """Record what Entra wants (not settled), bring SonarQube's account there, record it settled."""
+        """Record what Entra wants (not settled), bring SonarQube's account there, record it settled; a
+        change of nothing SonarQube holds is recorded settled at once."""
         user_name = str(wanted.user_name)
         profile = sonar_profile(wanted)
         # `active` removed (RFC 7644 §3.5.2.2: unassigned) leaves the account as it is.
@@ -319,6 +340,13 @@ class UserService:
         async with self._with.locks.hold(name_key("User", user_name)):
             if renamed:
                 await self._check_free(record, user_name, login)
+            # Nothing SonarQube holds changes (a manager, a department): the store alone, no call.
+            store_only = (
+                record.settled
+                and not renamed
+                and active == record.active
+                and profile == _stored_profile(record)
+            )
             intent = replace(
                 record,
                 user_name=user_name,
@@ -327,20 +355,24 @@ class UserService:
                 attributes=stored_attributes(wanted),
                 last_modified=self._with.clock(),
                 version=record.version + 1,
-                settled=False,
+                settled=store_only,
             )
             try:
                 await self._store.update_user(intent, expected_version=record.version)
             except StoreConflict as exc:
                 raise UniquenessError(f"userName: {exc}") from exc
-            async with sonar_errors():
-                account = await self._account(ctx, record)
-                ref = await self._converge(
-                    ctx, intent, account, profile, restore=not record.settled, login=login
-                )
-            settled = await self._settled(intent, ref)
+            settled = intent if store_only else await self._carried_out(ctx, record, intent, profile, login)
         await self._with.audit.record(ctx, _update_action(record.active, active), settled)
         return user_resource(settled)
+
+    async def _carried_out(
+        self, ctx: RequestContext, record: UserRecord, intent: UserRecord, profile: SonarProfile, login: str
+    ) -> UserRecord:
+        """SonarQube's account brought to the recorded intent, from its real state; the intent settled."""
+        async with sonar_errors():
+            account = await self._account(ctx, record)
+            ref = await self._converge(ctx, intent, account, profile, restore=not record.settled, login=login)
+        return await self._settled(intent, ref)
 
     async def _converge(
         self,
@@ -400,11 +432,14 @@ class UserService:
             return account.ref
 
     async def _restore_memberships(self, ctx: RequestContext, scim_id: str, ref: UserRef) -> None:
-        """SonarQube dropped the memberships at deactivation; give back the ones Entra asked for."""
+        """SonarQube dropped the memberships at deactivation; give back the ones Entra asked for. Each under
+        its group's lock, asking the store again: a member change of that group running meanwhile is either
+        already in the store or waits for this one (groups.py changes the store first)."""
         for group_id in sorted(await self._store.groups_of(scim_id)):
-            group = await self._store.get_group(group_id)
-            if group is not None:
-                await ctx.sonar.add_member(GroupRef(group.sonar_name, group.sonar_id), ref)
+            async with self._with.locks.hold(id_key("Group", group_id)):
+                group = await self._store.get_group(group_id)
+                if group is not None and group_id in await self._store.groups_of(scim_id):
+                    await ctx.sonar.add_member(GroupRef(group.sonar_name, group.sonar_id), ref)
 
     async def _update_profile(self, ctx: RequestContext, ref: UserRef, profile: SonarProfile) -> None:
         if not ctx.sonar.capabilities.edits_external_profiles:
@@ -469,6 +504,11 @@ def _update_action(was_active: bool, active: bool) -> str:
     if active and not was_active:
         return "user_reactivated"
     return "user_deactivated" if was_active and not active else "user_updated"
+
+
+def _stored_profile(record: UserRecord) -> SonarProfile:
+    """The name and e-mail SonarQube was last given for this record."""
+    return sonar_profile(user_resource(record))
 
 
 def _linked_as(user: SonarUser, user_name: str) -> bool:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from scim_bridge.store.base import StateStore
 from scim_bridge.store.errors import StoreConflict, StoreError, StoreLocked, StoreMissing, StoreNotFound
+from scim_bridge.store.postgres import PostgresStore
 from scim_bridge.store.records import AuditEvent, GroupRecord, ResourceType, UserRecord, casefold_key
 from scim_bridge.store.sqlite import SqliteStore
-from scim_bridge.store.url import check_store_url, sqlite_location
+from scim_bridge.store.url import POSTGRES_SCHEMES, check_store_url, sqlite_location, url_scheme
 
 __all__ = [
     "AuditEvent",
@@ -33,7 +34,9 @@ async def open_store(url: str, *, create: bool = True, exclusive: bool = True) -
 
     Without `create`, a store that does not exist yet is a `StoreMissing`; without `exclusive`, the store is
     opened beside a running bridge (for commands that only read: `check`, `audit`). An exclusive open while
-    another process holds the store is a `StoreLocked`.
+    another process holds the store is a `StoreLocked` (SQLite only: PostgreSQL serves several replicas).
     """
     check_store_url(url)
+    if url_scheme(url) in POSTGRES_SCHEMES:
+        return await PostgresStore.open(url, create=create, exclusive=exclusive)
     return await SqliteStore.open(sqlite_location(url), create=create, exclusive=exclusive)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from contextlib import AbstractAsyncContextManager
     from datetime import datetime
 
     from scim_bridge.metrics import Metrics
@@ -130,6 +131,11 @@ class StateStore(Protocol):
     ) -> list[AuditEvent]:
         """The newest audit events first, optionally only of one resource, of one SonarQube login or group
         name, and from a point in time on."""
+        ...
+
+    def hold(self, *keys: str) -> AbstractAsyncContextManager[None]:
+        """Hold `keys` against every other process using this store until the block ends (taken in sorted
+        order); a no-op where one process owns the store (SQLite)."""
         ...
 
     async def check_writable(self) -> None:

@@ -6,6 +6,7 @@ the deferred store hands every call to the real one."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -13,7 +14,7 @@ import structlog
 from scim_bridge.store.errors import StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from scim_bridge.metrics import Metrics
     from scim_bridge.store.base import StateStore
@@ -54,6 +55,14 @@ class DeferredStore:
     async def close(self) -> None:
         if self._store is not None:
             await self._store.close()
+
+    @asynccontextmanager
+    async def hold(self, *keys: str) -> AsyncIterator[None]:
+        # Explicit: the fallback below makes coroutine functions, not context managers.
+        if self._store is None:
+            raise StoreError(f"the state store is not open yet: {self._problem}")
+        async with self._store.hold(*keys):
+            yield
 
     def __getattr__(self, name: str) -> Any:
         if self._store is not None:

@@ -618,6 +618,11 @@ class SqliteStore:
         )
         return [_audit_from_row(row) for row in rows]
 
+    @asynccontextmanager
+    async def hold(self, *keys: str) -> AsyncIterator[None]:
+        del keys  # one process per file: its own KeyedLocks already serialise every write
+        yield
+
     async def check_writable(self) -> None:
         # Taking the write lock proves the file is writable and no other writer holds it; nothing is written.
         async with self._transaction("check writable") as db:

@@ -1,8 +1,7 @@
 """The StateStore contract: every backend must pass this one suite unchanged.
 
-Backends are the params of the `store_url` fixture. When `store/postgres.py` exists, a `postgres` entry
-joins `BACKENDS` (and `PERSISTENT_BACKENDS`), skipped with a reason unless `SCIM_BRIDGE_TEST_POSTGRES_DSN`
-is set; its URL factory must hand out an empty database (e.g. a fresh schema) per test.
+Backends are the params of the `store_url` fixture. `postgres` runs on a server the session starts itself
+(`postgres_url` in conftest.py: a new database per test), and skips when no PostgreSQL binaries are found.
 """
 
 from __future__ import annotations
@@ -37,20 +36,29 @@ BACKENDS: dict[str, Callable[[Path], str]] = {
     "sqlite-file": lambda tmp_path: f"sqlite:///{tmp_path / 'state' / 'store.db'}",
     "sqlite-memory": lambda _tmp_path: "sqlite://:memory:",
 }
+# A backend served by a fixture rather than a URL factory: it needs a running server.
+POSTGRES = "postgres"
 # Backends whose data outlives the store object (reopen tests).
-PERSISTENT_BACKENDS = ("sqlite-file",)
+PERSISTENT_BACKENDS = ("sqlite-file", POSTGRES)
 
 
-@pytest.fixture(params=list(BACKENDS))
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == POSTGRES:
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return BACKENDS[request.param](tmp_path)
+
+
+@pytest.fixture(params=[*BACKENDS, POSTGRES])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL for a fresh store of each backend."""
-    return BACKENDS[request.param](tmp_path)
+    return backend_url(request, tmp_path)
 
 
 @pytest.fixture(params=PERSISTENT_BACKENDS)
 def persistent_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL for a fresh store of each backend that keeps data across opens."""
-    return BACKENDS[request.param](tmp_path)
+    return backend_url(request, tmp_path)
 
 
 @pytest.fixture

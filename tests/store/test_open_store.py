@@ -49,8 +49,6 @@ def test_bad_sqlite_urls(url: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        pytest.param("postgresql://scim:hunter2@db:5432/scim", "^PostgreSQL store needs", id="postgresql"),
-        pytest.param("postgres://scim:hunter2@db/scim", "^PostgreSQL store needs", id="postgres"),
         pytest.param("mysql://root:hunter2@db/scim", "unsupported store URL scheme 'mysql'", id="unknown"),
         pytest.param("root:hunter2@db/scim", "must look like", id="no-scheme"),
         pytest.param("hunter2@x://db", "must look like", id="garbage-before-separator"),

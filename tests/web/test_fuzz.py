@@ -4,13 +4,23 @@ answered with a SCIM status and an `application/scim+json` body (a SCIM Error fo
 The bridge and its emulator are served on the test's event loop, built once per test; Hypothesis runs in a
 worker thread (`asyncio.to_thread`) and each example is one synchronous HTTP request to them, so the loop
 keeps serving while the examples run.
+
+Long mode: `SCIM_BRIDGE_FUZZ_EXAMPLES=N` runs N examples per test instead of 200, with the store in a file,
+and checks after every request refused with a 4xx that it changed neither SonarQube (no successful write in
+the emulator's journal) nor the state store (SQLite's `data_version`). `SCIM_BRIDGE_FUZZ_REPORT=FILE` appends
+one JSON line per test with its counts. `python -m tests.scenarios --fuzz N` runs both and sums them up
+(docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any, Final
+import os
+import sqlite3
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Final, Self
 
 import httpx2
 from hypothesis import given, settings
@@ -28,6 +38,8 @@ from tests.support import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
+    from types import TracebackType
 
     from tests.web.conftest import Bridge, BridgeFactory
 
@@ -45,7 +57,88 @@ SCIM_TYPES: Final = frozenset(
         "uniqueness",
     }
 )
-FUZZ = settings(max_examples=200, deadline=None, database=None)
+LONG: Final = bool(os.environ.get("SCIM_BRIDGE_FUZZ_EXAMPLES"))
+"""The long mode: more examples, and every refused request checked for side effects."""
+FUZZ = settings(
+    max_examples=int(os.environ.get("SCIM_BRIDGE_FUZZ_EXAMPLES") or 200), deadline=None, database=None
+)
+WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def fuzzed_bridge(bridge_factory: BridgeFactory, tmp_path: Path, profile: str = "2025.6") -> Bridge:
+    """The bridge under fuzzing: its store in memory, or in a file the long mode can look at."""
+    if LONG:
+        return await bridge_factory(profile, store=f"sqlite:///{tmp_path / 'state.db'}")
+    return await bridge_factory(profile)
+
+
+class Watch:
+    """What one test sent and how it was answered; in the long mode also that a request refused with a 4xx
+    changed neither SonarQube nor the store. Used inside the Hypothesis thread only."""
+
+    def __init__(self, name: str, bridge: Bridge) -> None:
+        self.name = name
+        self.journal = str(bridge.sonar.server.make_url("/_emulator/journal"))
+        self.store = bridge.settings.store.removeprefix("sqlite:///") if LONG else None
+        self.statuses: Counter[int] = Counter()
+        self.changed = 0
+        self._control: httpx2.Client | None = None
+        self._db: sqlite3.Connection | None = None
+        self._version: int = 0
+        self._started = time.monotonic()
+
+    def __enter__(self) -> Self:
+        if LONG:
+            self._control = httpx2.Client(timeout=30)
+            self._db = sqlite3.connect(self.store or "", isolation_level=None)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._control is not None:
+            self._control.close()
+        if self._db is not None:
+            self._db.close()
+        if report := os.environ.get("SCIM_BRIDGE_FUZZ_REPORT"):
+            line = {
+                "test": self.name,
+                "requests": self.statuses.total(),
+                "4xx": sum(n for status, n in self.statuses.items() if 400 <= status < 500),
+                "changed after a 4xx": self.changed,
+                "5xx": sum(n for status, n in self.statuses.items() if status >= 500),
+                "seconds": round(time.monotonic() - self._started, 1),
+            }
+            with open(report, "a", encoding="utf-8") as out:  # noqa: PTH123 - one line, appended
+                out.write(json.dumps(line) + "\n")
+
+    def _data_version(self) -> int:
+        assert self._db is not None
+        version: int = self._db.execute("PRAGMA data_version").fetchone()[0]
+        return version
+
+    def before(self) -> None:
+        """Long mode: forget SonarQube's journal and note the store's version."""
+        if self._control is not None:
+            self._control.delete(self.journal).raise_for_status()
+            self._version = self._data_version()
+
+    def after(self, response: httpx2.Response) -> None:
+        """Count the answer; long mode: a 4xx wrote nothing to SonarQube and nothing to the store."""
+        self.statuses[response.status_code] += 1
+        if self._control is None or not 400 <= response.status_code < 500:
+            return
+        journal = self._control.get(self.journal).json()
+        writes = [
+            f"{entry['method']} {entry['path']} → {entry['status']}"
+            for entry in journal
+            if entry["method"] in WRITES and entry["status"] is not None and entry["status"] < 300
+        ]
+        store_changed = self._data_version() != self._version
+        self.changed += bool(writes or store_changed)
+        sent = f"{response.request.method} {response.request.url} {response.request.content!r}"
+        assert not writes, f"{response.status_code} for {sent}, yet SonarQube was written: {writes}"
+        assert not store_changed, f"{response.status_code} for {sent}, yet the store changed"
 
 
 def check_scim_answer(response: httpx2.Response, expected_schema: str | None) -> None:
@@ -231,9 +324,10 @@ def fill(text: str, ids: dict[str, str]) -> str:
     return text.replace("{user}", ids["user"]).replace("{other}", ids["other"])
 
 
-async def test_generated_user_patches_get_scim_answers(bridge: Bridge) -> None:
+async def test_generated_user_patches_get_scim_answers(bridge_factory: BridgeFactory, tmp_path: Path) -> None:
     """Any PATCH body on a user (ops in any case, valid/invalid/unknown/filtered paths, values of any JSON
     type) is answered 200 with the user or a SCIM Error, never a 500."""
+    bridge = await fuzzed_bridge(bridge_factory, tmp_path)
 
     def prop(client: httpx2.Client) -> None:
         user_id = create(
@@ -244,18 +338,23 @@ async def test_generated_user_patches_get_scim_answers(bridge: Bridge) -> None:
         @FUZZ
         @given(patch_bodies(operations(USER_PATHS, VALUES)))
         def send(body: dict[str, Any]) -> None:
+            watch.before()
             response = client.patch(f"/Users/{user_id}", json=body, headers={"Content-Type": SCIM_JSON})
+            watch.after(response)
             check_scim_answer(response, USER_SCHEMA)
 
-        send()
+        with Watch("user patches", bridge) as watch:
+            send()
 
     await run_in_thread(bridge, prop)
 
 
-async def test_generated_group_patches_get_scim_answers(bridge_factory: BridgeFactory) -> None:
+async def test_generated_group_patches_get_scim_answers(
+    bridge_factory: BridgeFactory, tmp_path: Path
+) -> None:
     """Any PATCH body on a group (member values from known, unknown and malformed ids) is answered 204 or a
     SCIM Error, never a 500, on the v1 (9.9) dialect."""
-    bridge = await bridge_factory("9.9")
+    bridge = await fuzzed_bridge(bridge_factory, tmp_path, "9.9")
 
     def prop(client: httpx2.Client) -> None:
         ids = {
@@ -268,10 +367,13 @@ async def test_generated_group_patches_get_scim_answers(bridge_factory: BridgeFa
         @FUZZ
         @given(patch_bodies(operations(paths, member_values(ids))))
         def send(body: dict[str, Any]) -> None:
+            watch.before()
             response = client.patch(f"/Groups/{ids['group']}", json=body, headers={"Content-Type": SCIM_JSON})
+            watch.after(response)
             check_scim_answer(response, GROUP_SCHEMA)
 
-        send()
+        with Watch("group patches", bridge) as watch:
+            send()
 
     await run_in_thread(bridge, prop)
 
@@ -361,10 +463,11 @@ QUERY_EXTRAS = st.fixed_dictionaries(
 )
 
 
-async def test_generated_filters_get_scim_answers(bridge: Bridge) -> None:
+async def test_generated_filters_get_scim_answers(bridge_factory: BridgeFactory, tmp_path: Path) -> None:
     """Any filter (RFC grammar with known and unknown attributes, or random text) with any paging and
     attribute parameters, on /Users and /Groups, is 200 with a ListResponse or a 400 SCIM Error (invalidFilter
     when the filter is the only parameter), never a 500."""
+    bridge = await fuzzed_bridge(bridge_factory, tmp_path)
 
     def prop(client: httpx2.Client) -> None:
         user_id = create(client, "/Users", {"schemas": [USER_SCHEMA], "userName": "alice", "title": "Eng"})
@@ -378,13 +481,16 @@ async def test_generated_filters_get_scim_answers(bridge: Bridge) -> None:
         @given(FILTERS | st.none(), st.sampled_from(["/Users", "/Groups"]), QUERY_EXTRAS)
         def send(text: str | None, endpoint: str, extra: dict[str, str]) -> None:
             params = extra if text is None else {"filter": text, **extra}
+            watch.before()
             response = client.get(endpoint, params=params)
+            watch.after(response)
             check_scim_answer(response, LIST_RESPONSE_SCHEMA)
             assert response.status_code in {200, 400}, response.text
             if response.status_code == 400 and not extra:
                 assert response.json().get("scimType") == "invalidFilter", response.text
 
-        send()
+        with Watch("filters", bridge) as watch:
+            send()
 
     await run_in_thread(bridge, prop)
 
@@ -404,9 +510,10 @@ USER_ATTRIBUTES = [
 ]
 
 
-async def test_generated_user_bodies_get_scim_answers(bridge: Bridge) -> None:
+async def test_generated_user_bodies_get_scim_answers(bridge_factory: BridgeFactory, tmp_path: Path) -> None:
     """Any POST /Users or PUT /Users/{id} body whose attributes hold JSON values of any type is answered 201
     or 200 with the user, 409 or a 400 SCIM Error, never a 500."""
+    bridge = await fuzzed_bridge(bridge_factory, tmp_path)
 
     def prop(client: httpx2.Client) -> None:
         user_id = create(client, "/Users", {"schemas": [USER_SCHEMA], "userName": "alice"})
@@ -420,10 +527,13 @@ async def test_generated_user_bodies_get_scim_answers(bridge: Bridge) -> None:
         def send(attributes: dict[str, Any], user_name: Any, method: str) -> None:
             body = {"schemas": [USER_SCHEMA], "userName": user_name, **attributes}
             path = "/Users" if method == "POST" else f"/Users/{user_id}"
+            watch.before()
             response = client.request(method, path, json=body, headers={"Content-Type": SCIM_JSON})
+            watch.after(response)
             check_scim_answer(response, USER_SCHEMA)
             assert response.status_code in {200, 201, 400, 409}, response.text
 
-        send()
+        with Watch("user bodies", bridge) as watch:
+            send()
 
     await run_in_thread(bridge, prop)

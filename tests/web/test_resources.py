@@ -397,7 +397,7 @@ async def test_a_host_header_that_is_no_host_never_reaches_a_url(bridge: Bridge,
 
 
 @pytest.mark.parametrize("endpoint", ["Users", "Groups"])
-@pytest.mark.parametrize("value", ["..", "../../api/system/info", "a/b", "%2E%2E"])
+@pytest.mark.parametrize("value", ["", "..", "../../api/system/info", "a/b", "%2E%2E"])
 async def test_an_id_filter_that_cannot_be_an_id_finds_nothing_without_asking_sonarqube(
     bridge: Bridge, endpoint: str, value: str
 ) -> None:

@@ -4,6 +4,7 @@ in SonarQube. Finding 2 of the reliability review, case by case."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
@@ -66,12 +67,12 @@ def profile(request: pytest.FixtureRequest) -> str:
     return chosen
 
 
-@pytest.mark.parametrize("completed_by", ["the same POST", "Entra's PATCH after its matching query"])
+@pytest.mark.parametrize("completed_by", ["the same POST", "Entra's matching query"])
 async def test_a_create_whose_deactivation_failed_is_finished_later(
     bridge_factory: BridgeFactory, profile: str, completed_by: str
 ) -> None:
-    """POST `active: false` whose deactivation call fails is a 503; the matching query then shows the
-    account active (SonarQube's truth), and either the retried POST or the disabling PATCH deactivates it."""
+    """POST `active: false` whose deactivation call fails is a 503; the retried POST, or Entra's matching
+    query (its way of retrying a failed create), finishes it: the account is deactivated."""
     bridge = await bridge_factory(profile)
     body = user_body(active=False)
     await break_calls(bridge, DEACTIVATE[api(profile)])
@@ -84,8 +85,7 @@ async def test_a_create_whose_deactivation_failed_is_finished_later(
         assert created["active"] is False
     else:
         found = only(await find(bridge, "Users", f'userName eq "{body["userName"]}"'))
-        assert found["active"] is True  # what SonarQube says, so Entra sends its PATCH
-        expect(await bridge.patch(f"/Users/{found['id']}", entra_payload(DISABLE)), 200)
+        assert found["active"] is False
     assert await sonar_active(bridge, body["userName"]) is False
 
 
@@ -174,3 +174,110 @@ async def test_a_busy_store_is_a_503_never_a_500(
     FailingWrites(monkeypatch, bridge.store, "get_user", calls={1})
     expect_retry_later(await bridge.get(f"/Users/{created['id']}"))
     expect(await bridge.get(f"/Users/{created['id']}"), 200)
+
+
+async def test_a_create_whose_link_failed_is_finished_by_entras_matching_query(
+    bridge_factory: BridgeFactory, profile: str
+) -> None:
+    """POST whose SAML-link call fails is a 503; Entra retries with its `userName` query, which finds the
+    user and would send nothing more: so that read finishes the creation, and the account is linked."""
+    bridge = await bridge_factory(profile)
+    await break_calls(bridge, LINK[api(profile)])
+    expect_retry_later(await bridge.post("/Users", user_body()))
+    await mend_calls(bridge)
+
+    found = only(await find(bridge, "Users", 'userName eq "adele.vance@contoso.example"'))
+
+    assert_saml_link(await sonar_user(bridge, found["userName"]), found["userName"], profile)
+    record = await bridge.store.get_user(found["id"])
+    assert record is not None
+    assert record.settled
+
+
+class Paused:
+    """The bridge's own store whose `method` stops on its first call until `release` is set, so that a
+    test can send another request at exactly that moment."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, store: Any, method: str) -> None:
+        self._real = getattr(store, method)
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+        monkeypatch.setattr(store, method, self)
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self._real(*args, **kwargs)
+        if not self.reached.is_set():
+            self.reached.set()
+            await self.release.wait()
+        return result
+
+
+async def disabled_member(bridge: Bridge) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A user, member of a group, then disabled (SonarQube dropped the membership, the store keeps it)."""
+    user = await create_user(bridge)
+    group = await create_group(bridge)
+    add = entra_payload("entra/a12-add-member-default", u_adele=user["id"])
+    expect(await bridge.patch(f"/Groups/{group['id']}", add), 204)
+    expect(await bridge.patch(f"/Users/{user['id']}", entra_payload(DISABLE)), 200)
+    return user, group
+
+
+async def test_a_member_removed_during_its_reactivation_stays_removed(
+    bridge_factory: BridgeFactory, profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-enable restores the user's memberships; a removal from one of its groups sent while it does so
+    is never undone by it (the restore asks the store again under the group's lock)."""
+    bridge = await bridge_factory(profile)
+    user, group = await disabled_member(bridge)
+    paused = Paused(monkeypatch, bridge.store, "groups_of")  # the restore's first look at the groups
+    enable = asyncio.create_task(bridge.patch(f"/Users/{user['id']}", entra_payload(ENABLE)))
+    await paused.reached.wait()
+    remove = entra_payload("entra/a13-remove-member-default", u_adele=user["id"])
+    expect(await bridge.patch(f"/Groups/{group['id']}", remove), 204)
+    paused.release.set()
+    expect(await enable, 200)
+
+    account = await sonar_user(bridge, user["userName"])
+    assert account["active"] is True
+    assert group["displayName"] not in await sonar_groups_of(bridge, account["login"])
+    assert await bridge.store.members_of(group["id"]) == set()
+
+
+async def test_a_member_added_during_its_reactivation_is_not_a_404(
+    bridge_factory: BridgeFactory, profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group PATCH adding a user whose re-enable has been recorded but not yet made in SonarQube is 204
+    (not SonarQube's 404 for the deactivated user, which Entra would read as "the group is gone"), and the
+    reactivation then gives the user that membership."""
+    bridge = await bridge_factory(profile)
+    user, _ = await disabled_member(bridge)
+    other = await create_group(bridge, "Sonar Testers")
+    paused = Paused(monkeypatch, bridge.store, "update_user")  # the re-enable's intent, recorded
+    enable = asyncio.create_task(bridge.patch(f"/Users/{user['id']}", entra_payload(ENABLE)))
+    await paused.reached.wait()
+    add = entra_payload("entra/a12-add-member-default", u_adele=user["id"])
+    expect(await bridge.patch(f"/Groups/{other['id']}", add), 204)
+    paused.release.set()
+    expect(await enable, 200)
+
+    account = await sonar_user(bridge, user["userName"])
+    assert {"Sonar Developers", "Sonar Testers"} <= await sonar_groups_of(bridge, account["login"])
+
+
+async def test_a_change_sonarqube_does_not_hold_makes_no_call(
+    bridge_factory: BridgeFactory, profile: str
+) -> None:
+    """A PATCH of an attribute SonarQube does not hold (the manager) is recorded, settled, without a single
+    SonarQube call: SonarQube's state cannot change what it does."""
+    bridge = await bridge_factory(profile)
+    user = await create_user(bridge)
+    manager = await create_user(bridge, user_body("megan.bowen@contoso.example"))
+    await bridge.get("/ServiceProviderConfig")  # the token's verdict is cached: no call for it either
+    await bridge.sonar.control.clear_journal()
+
+    body = entra_payload("entra/a5-manager-add-default", u_megan=manager["id"])
+    expect(await bridge.patch(f"/Users/{user['id']}", body), 200)
+
+    assert [
+        entry for entry in await bridge.sonar.control.journal() if entry["path"] != "/api/system/status"
+    ] == []
