@@ -6,6 +6,7 @@ SonarQube (docs/sonarqube.md SQ17) and trusted for a few minutes, so that a cycl
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -37,13 +38,18 @@ class SamlPolicy:
         self._setting = setting
         self._monotonic = monotonic
         self._verdict: _Verdict | None = None
+        # Entra's first burst of creates would otherwise each ask SonarQube the same question at once.
+        self._asking = asyncio.Lock()
 
     async def links(self, ctx: RequestContext) -> bool:
         """Whether users are linked to SAML now."""
         if self._setting != "auto":
             return self._setting == "on"
-        now = self._monotonic()
-        if self._verdict is None or now >= self._verdict.until:
+        if (verdict := self._fresh()) is not None:
+            return verdict.enabled
+        async with self._asking:
+            if (verdict := self._fresh()) is not None:  # asked by whoever held the lock before
+                return verdict.enabled
             async with sonar_errors():
                 saml = await ctx.sonar.saml_settings()
             if saml.enabled and saml.group_attribute:
@@ -51,5 +57,9 @@ class SamlPolicy:
                 # undoes memberships Entra provisions unless the assertion carries the same group names
                 # (docs/sonarqube.md SQ16).
                 log.warning("provisioning.saml_group_sync_on", group_attribute=saml.group_attribute)
-            self._verdict = _Verdict(saml.enabled, now + SAML_SETTINGS_TTL)
-        return self._verdict.enabled
+            self._verdict = _Verdict(saml.enabled, self._monotonic() + SAML_SETTINGS_TTL)
+            return saml.enabled
+
+    def _fresh(self) -> _Verdict | None:
+        verdict = self._verdict
+        return verdict if verdict is not None and self._monotonic() < verdict.until else None

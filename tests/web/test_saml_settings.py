@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
@@ -54,3 +55,13 @@ async def test_adoption_survives_a_refused_saml_link(bridge_factory: BridgeFacto
     assert reply.status == 200, reply
     assert [user["userName"] for user in reply.body["Resources"]] == [ADELE]
     assert any(log["event"] == "provisioning.adoption_not_linked" for log in logs)
+
+
+async def test_a_burst_of_first_creates_reads_the_saml_settings_once(bridge_factory: BridgeFactory) -> None:
+    """Entra's first creates arrive together: SonarQube's SAML settings are asked once, not once each."""
+    bridge = await bridge_factory(emulator={"latency_ms": 30})  # every create is in flight at once
+    assert (await bridge.get("/ServiceProviderConfig")).status == 200  # the token is checked: no queue there
+    names = [f"user{index}@contoso.example" for index in range(8)]
+    await asyncio.gather(*(create_user(bridge, user_body(name)) for name in names))
+    paths = [entry["path"] for entry in await bridge.sonar.control.journal()]
+    assert paths.count("/api/settings/values") == 1
