@@ -81,9 +81,7 @@ class UserService:
                 if not existing.settled and existing.attributes == attributes:
                     # The same POST again, after one that died half-way: finish it.
                     return await self._finish_creation(ctx, existing, profile)
-                raise UniquenessError(
-                    f"userName: {user_name!r} is already provisioned (id {existing.scim_id})"
-                )
+                await self._drop_if_gone(ctx, existing, user_name)
             if (holder := await self._store.find_user(sonar_login=login)) is not None:
                 raise UniquenessError(
                     f"userName: {user_name!r} maps to SonarQube login {login!r},"
@@ -106,6 +104,17 @@ class UserService:
             except StoreConflict as exc:
                 raise UniquenessError(f"userName: {exc}") from exc
             return await self._finish_creation(ctx, record, profile, account)
+
+    async def _drop_if_gone(self, ctx: RequestContext, existing: UserRecord, user_name: str) -> None:
+        """A POST for a `userName` the store holds is a 409, unless SonarQube no longer has the account (a
+        SonarQube restored from an older backup, or a new one behind an old store): Entra's matching query
+        found nothing then, and would meet the 409 forever. The stale record goes; the POST creates anew."""
+        async with sonar_errors():
+            account = await self._account(ctx, existing)
+        if account is not None:
+            raise UniquenessError(f"userName: {user_name!r} is already provisioned (id {existing.scim_id})")
+        log.warning("provisioning.stale_record_dropped", scim_id=existing.scim_id, login=existing.sonar_login)
+        await self._store.delete_user(existing.scim_id)
 
     async def _created_or_taken_over(
         self, ctx: RequestContext, login: str, user_name: str, profile: SonarProfile

@@ -281,3 +281,18 @@ async def test_a_change_sonarqube_does_not_hold_makes_no_call(
     assert [
         entry for entry in await bridge.sonar.control.journal() if entry["path"] != "/api/system/status"
     ] == []
+
+
+async def test_a_record_whose_account_sonarqube_lost_does_not_block_entra(
+    bridge_factory: BridgeFactory, profile: str
+) -> None:
+    """Behind the bridge's store, a SonarQube restored without the account (or a new one): the matching
+    query finds nothing, and Entra's POST then creates the account again instead of meeting a 409 forever."""
+    bridge = await bridge_factory(profile)
+    await create_user(bridge)
+    await bridge.sonar.control.reset()  # a SonarQube that never had the account
+
+    assert await find(bridge, "Users", 'userName eq "adele.vance@contoso.example"') == []
+    created = expect(await bridge.post("/Users", user_body()), 201)
+
+    assert_saml_link(await sonar_user(bridge, created["userName"]), created["userName"], profile)
