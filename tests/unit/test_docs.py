@@ -13,9 +13,18 @@ CODE_DOCS: Final = ("docs/entra.md", "docs/sonarqube.md")
 # Entra requests (A), quirks (Q), rules (E), validator checks (V); SonarQube behaviours (SQ).
 CODE: Final = re.compile(r"\b(SQ\d{1,2}|[AEQV]\d{1,2})\b")
 DEFINITION: Final = re.compile(r"^(?:#{2,4} |\| )((?:SQ|[AEQV])\d{1,2})[. ]", re.MULTILINE)
-OUTSIDE: Final = re.compile(
-    r"DESIGN §|reference §|reference/|\.\./shared|entra-id-provisioning\.md|sonarqube-web-api"
+# What lives beside the repository and not in a clone of it: the design notes' and references' section
+# marks, their folder and file names. Spelt in pieces, so that this file does not itself cite them.
+_SECTION: Final = " \u00a7"
+_ABSENT: Final = (
+    "design".upper() + _SECTION,
+    "reference" + _SECTION,
+    "reference" + "/",
+    "../" + "sha" + "red",
+    "entra-id-provisioning.md",
+    "sonarqube-web-api",
 )
+OUTSIDE: Final = re.compile("|".join(re.escape(name) for name in _ABSENT))
 
 
 def _texts() -> list[Path]:
