@@ -24,6 +24,7 @@ import structlog
 
 from scim_bridge.store._migrations import load_migrations
 from scim_bridge.store.errors import StoreConflict, StoreError, StoreMissing, StoreNotFound
+from scim_bridge.store.layout import GROUPS, USERS, check_page, distinct_ids, one_criterion
 from scim_bridge.store.records import AuditEvent, GroupRecord, ResourceRecord, UserRecord, casefold_key
 from scim_bridge.store.url import postgres_target
 
@@ -206,74 +207,11 @@ class _Table(Generic[RecordT]):
         )
 
 
-_SHARED_COLUMNS: Final = ("sonar_id", "external_id", "attributes", "created", "last_modified", "version")
-
-_USERS: Final = _Table(
-    name="scim_users",
-    resource_type="User",
-    columns=(
-        "scim_id",
-        "user_name",
-        "user_name_folded",
-        "sonar_login",
-        "active",
-        "settled",
-        *_SHARED_COLUMNS,
-    ),
-    unique=(
-        ("scim_id", "scim_id"),
-        ("user_name", "user_name_folded"),
-        ("sonar_login", "sonar_login"),
-        ("sonar_id", "sonar_id"),
-    ),
-    criteria={
-        "user_name": "user_name_folded",
-        "sonar_login": "sonar_login",
-        "external_id": "external_id",
-    },
-    from_row=_user_from_row,
-    params=_user_params,
-)
-_GROUPS: Final = _Table(
-    name="scim_groups",
-    resource_type="Group",
-    columns=("scim_id", "display_name", "display_name_folded", "sonar_name", *_SHARED_COLUMNS),
-    unique=(
-        ("scim_id", "scim_id"),
-        ("display_name", "display_name_folded"),
-        ("sonar_name", "sonar_name"),
-        ("sonar_id", "sonar_id"),
-    ),
-    criteria={
-        "display_name": "display_name_folded",
-        "sonar_name": "sonar_name",
-        "external_id": "external_id",
-    },
-    from_row=_group_from_row,
-    params=_group_params,
-)
+_USERS: Final = _Table(**USERS.as_fields(), from_row=_user_from_row, params=_user_params)
+_GROUPS: Final = _Table(**GROUPS.as_fields(), from_row=_group_from_row, params=_group_params)
 
 
 # -- small helpers -----------------------------------------------------------------------------------------
-def _one_criterion(columns: Mapping[str, str], criteria: Mapping[str, str | None]) -> tuple[str, str]:
-    """The look-up column and value of the single criterion given; `ValueError` unless exactly one is."""
-    given = [(name, value) for name, value in criteria.items() if value is not None]
-    if len(given) != 1:
-        raise ValueError(f"give exactly one of {', '.join(criteria)}")
-    name, value = given[0]
-    key = casefold_key(value) if columns[name].endswith("_folded") else value
-    return columns[name], key
-
-
-def _check_page(offset: int, limit: int) -> None:
-    if offset < 0 or limit < 0:
-        raise ValueError("offset and limit must not be negative")
-
-
-def _distinct_ids(user_ids: Iterable[str]) -> list[str]:
-    if isinstance(user_ids, str):
-        raise TypeError("user_ids must be an iterable of ids, not one string")
-    return list(dict.fromkeys(user_ids))
 
 
 async def _refuse_taken(db: Db, table: _Table[RecordT], record: RecordT, *, updating: bool) -> None:
@@ -448,7 +386,7 @@ class PostgresStore:
         return None if row is None else table.from_row(row)
 
     async def _find(self, table: _Table[RecordT], criteria: Mapping[str, str | None]) -> RecordT | None:
-        column, key = _one_criterion(table.criteria, criteria)
+        column, key = one_criterion(table.criteria, criteria)
         row = await self._fetch_one(
             f"find {table.resource_type}",
             f"{table.select} WHERE {column} = $1 ORDER BY created, seq LIMIT 1",
@@ -457,7 +395,7 @@ class PostgresStore:
         return None if row is None else table.from_row(row)
 
     async def _list(self, table: _Table[RecordT], offset: int, limit: int) -> tuple[list[RecordT], int]:
-        _check_page(offset, limit)
+        check_page(offset, limit)
         async with (
             self._connection(f"list {table.name}") as db,
             # One snapshot, so that the total counts the rows the page was taken from.
@@ -562,7 +500,7 @@ class PostgresStore:
         return await self._list(_GROUPS, offset, limit)
 
     async def insert_group(self, record: GroupRecord, members: Iterable[str] = ()) -> None:
-        ids = _distinct_ids(members)
+        ids = distinct_ids(members)
         values = _GROUPS.values(record)
         async with self._transaction("insert Group") as db:
             await _refuse_taken(db, _GROUPS, record, updating=False)
@@ -601,7 +539,7 @@ class PostgresStore:
             raise StoreNotFound("User", tuple(sorted(missing)))
 
     async def add_members(self, group_id: str, user_ids: Iterable[str]) -> None:
-        ids = _distinct_ids(user_ids)
+        ids = distinct_ids(user_ids)
         async with self._transaction("add members") as db:
             await self._require_group(db, group_id)
             await self._require_users(db, ids)
@@ -613,7 +551,7 @@ class PostgresStore:
             )
 
     async def remove_members(self, group_id: str, user_ids: Iterable[str]) -> None:
-        ids = _distinct_ids(user_ids)
+        ids = distinct_ids(user_ids)
         async with self._transaction("remove members") as db:
             await self._require_group(db, group_id)
             await db.execute(
@@ -652,7 +590,7 @@ class PostgresStore:
         since: datetime | None = None,
         limit: int = 100,
     ) -> list[AuditEvent]:
-        _check_page(0, limit)
+        check_page(0, limit)
         conditions: dict[str, Any] = {"scim_id = ": scim_id, "sonar_key = ": sonar_key}
         if since is not None:
             conditions["at >= "] = _utc(since)

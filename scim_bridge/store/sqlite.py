@@ -24,6 +24,7 @@ import aiosqlite
 
 from scim_bridge.store._migrations import load_migrations
 from scim_bridge.store.errors import StoreConflict, StoreError, StoreLocked, StoreMissing, StoreNotFound
+from scim_bridge.store.layout import GROUPS, USERS, check_page, distinct_ids, one_criterion
 from scim_bridge.store.records import AuditEvent, GroupRecord, ResourceRecord, UserRecord, casefold_key
 
 if TYPE_CHECKING:
@@ -172,74 +173,11 @@ class _Table(Generic[RecordT]):
         return f"UPDATE {self.name} SET {assignments} WHERE scim_id = :scim_id"  # noqa: S608 - constants
 
 
-_SHARED_COLUMNS: Final = ("sonar_id", "external_id", "attributes", "created", "last_modified", "version")
-
-_USERS: Final = _Table(
-    name="scim_users",
-    resource_type="User",
-    columns=(
-        "scim_id",
-        "user_name",
-        "user_name_folded",
-        "sonar_login",
-        "active",
-        "settled",
-        *_SHARED_COLUMNS,
-    ),
-    unique=(
-        ("scim_id", "scim_id"),
-        ("user_name", "user_name_folded"),
-        ("sonar_login", "sonar_login"),
-        ("sonar_id", "sonar_id"),
-    ),
-    criteria={
-        "user_name": "user_name_folded",
-        "sonar_login": "sonar_login",
-        "external_id": "external_id",
-    },
-    from_row=_user_from_row,
-    params=_user_params,
-)
-_GROUPS: Final = _Table(
-    name="scim_groups",
-    resource_type="Group",
-    columns=("scim_id", "display_name", "display_name_folded", "sonar_name", *_SHARED_COLUMNS),
-    unique=(
-        ("scim_id", "scim_id"),
-        ("display_name", "display_name_folded"),
-        ("sonar_name", "sonar_name"),
-        ("sonar_id", "sonar_id"),
-    ),
-    criteria={
-        "display_name": "display_name_folded",
-        "sonar_name": "sonar_name",
-        "external_id": "external_id",
-    },
-    from_row=_group_from_row,
-    params=_group_params,
-)
+_USERS: Final = _Table(**USERS.as_fields(), from_row=_user_from_row, params=_user_params)
+_GROUPS: Final = _Table(**GROUPS.as_fields(), from_row=_group_from_row, params=_group_params)
 
 
 # -- small helpers -----------------------------------------------------------------------------------------
-def _one_criterion(columns: Mapping[str, str], criteria: Mapping[str, str | None]) -> tuple[str, str]:
-    """The look-up column and value of the single criterion given; `ValueError` unless exactly one is."""
-    given = [(name, value) for name, value in criteria.items() if value is not None]
-    if len(given) != 1:
-        raise ValueError(f"give exactly one of {', '.join(criteria)}")
-    name, value = given[0]
-    key = casefold_key(value) if columns[name].endswith("_folded") else value
-    return columns[name], key
-
-
-def _check_page(offset: int, limit: int) -> None:
-    if offset < 0 or limit < 0:
-        raise ValueError("offset and limit must not be negative")
-
-
-def _distinct_ids(user_ids: Iterable[str]) -> list[str]:
-    if isinstance(user_ids, str):
-        raise TypeError("user_ids must be an iterable of ids, not one string")
-    return list(dict.fromkeys(user_ids))
 
 
 async def _refuse_taken(
@@ -407,7 +345,7 @@ class SqliteStore:
         return None if row is None else table.from_row(row)
 
     async def _find(self, table: _Table[RecordT], criteria: Mapping[str, str | None]) -> RecordT | None:
-        column, key = _one_criterion(table.criteria, criteria)
+        column, key = one_criterion(table.criteria, criteria)
         row = await self._fetch_one(
             f"find {table.resource_type}",
             f"{table.select} WHERE {column} = ? ORDER BY created, seq LIMIT 1",
@@ -416,7 +354,7 @@ class SqliteStore:
         return None if row is None else table.from_row(row)
 
     async def _list(self, table: _Table[RecordT], offset: int, limit: int) -> tuple[list[RecordT], int]:
-        _check_page(offset, limit)
+        check_page(offset, limit)
         async with self._connection(f"list {table.name}") as db:
             counted = await db.execute_fetchall(f"SELECT COUNT(*) FROM {table.name}")  # noqa: S608 - constant
             total = next(iter(counted))[0]
@@ -512,7 +450,7 @@ class SqliteStore:
         return await self._list(_GROUPS, offset, limit)
 
     async def insert_group(self, record: GroupRecord, members: Iterable[str] = ()) -> None:
-        ids = _distinct_ids(members)
+        ids = distinct_ids(members)
         async with self._transaction("insert Group") as db:
             params = _GROUPS.params(record)
             await _refuse_taken(db, _GROUPS, params, updating=False)
@@ -547,7 +485,7 @@ class SqliteStore:
             raise StoreNotFound("User", tuple(sorted(missing)))
 
     async def add_members(self, group_id: str, user_ids: Iterable[str]) -> None:
-        ids = _distinct_ids(user_ids)
+        ids = distinct_ids(user_ids)
         async with self._transaction("add members") as db:
             await self._require_group(db, group_id)
             await self._require_users(db, ids)
@@ -557,7 +495,7 @@ class SqliteStore:
             )
 
     async def remove_members(self, group_id: str, user_ids: Iterable[str]) -> None:
-        ids = _distinct_ids(user_ids)
+        ids = distinct_ids(user_ids)
         async with self._transaction("remove members") as db:
             await self._require_group(db, group_id)
             await db.execute(
@@ -604,7 +542,7 @@ class SqliteStore:
         since: datetime | None = None,
         limit: int = 100,
     ) -> list[AuditEvent]:
-        _check_page(0, limit)
+        check_page(0, limit)
         conditions = {"scim_id = ?": scim_id, "sonar_key = ?": sonar_key}
         if since is not None:
             conditions["at >= ?"] = _text_from_datetime(since)
