@@ -1,4 +1,4 @@
-"""The state-store error tree. Every sqlite3, aiosqlite or asyncpg error is translated into one of these
+"""The state-store error tree. Every sqlite3 or asyncpg error is translated into one of these
 inside this package (`raise ... from exc`); callers above never see a database driver's exception.
 
     StoreError            the store cannot do what was asked (I/O, corruption, closed, bad URL, schema)

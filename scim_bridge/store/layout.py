@@ -12,7 +12,9 @@ from scim_bridge.store.records import casefold_key
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from scim_bridge.store.records import ResourceType
+    from scim_bridge.store.records import AuditEvent, ResourceType
+
+AUDIT_COLUMNS: Final = "at, request_id, actor, action, resource_type, scim_id, sonar_key, outcome, detail"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +97,18 @@ def distinct_ids(user_ids: Iterable[str]) -> list[str]:
     if isinstance(user_ids, str):
         raise TypeError("user_ids must be an iterable of ids, not one string")
     return list(dict.fromkeys(user_ids))
+
+
+def audit_values(event: AuditEvent, at: Any) -> tuple[Any, ...]:
+    """An audit event's values in AUDIT_COLUMNS order; `at` as the backend stores timestamps."""
+    return (
+        at,
+        event.request_id,
+        event.actor,
+        event.action,
+        event.resource_type,
+        event.scim_id,
+        event.sonar_key,
+        event.outcome,
+        event.detail,
+    )

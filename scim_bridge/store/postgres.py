@@ -24,7 +24,15 @@ import structlog
 
 from scim_bridge.store._migrations import load_migrations
 from scim_bridge.store.errors import StoreConflict, StoreError, StoreMissing, StoreNotFound
-from scim_bridge.store.layout import GROUPS, USERS, check_page, distinct_ids, one_criterion
+from scim_bridge.store.layout import (
+    AUDIT_COLUMNS,
+    GROUPS,
+    USERS,
+    audit_values,
+    check_page,
+    distinct_ids,
+    one_criterion,
+)
 from scim_bridge.store.records import AuditEvent, GroupRecord, ResourceRecord, UserRecord, casefold_key
 from scim_bridge.store.url import postgres_target
 
@@ -67,8 +75,6 @@ _UNIQUE_FIELDS: Final = {
     "scim_groups_sonar_name_key": "sonar_name",
     "scim_groups_sonar_id_key": "sonar_id",
 }
-
-_AUDIT_COLUMNS: Final = "at, request_id, actor, action, resource_type, scim_id, sonar_key, outcome, detail"
 
 
 # -- value codecs ------------------------------------------------------------------------------------------
@@ -570,16 +576,8 @@ class PostgresStore:
     async def append_audit(self, event: AuditEvent) -> None:
         async with self._transaction("append audit event") as db:
             await db.execute(
-                f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",  # noqa: S608 - constant columns
-                _utc(event.at),
-                event.request_id,
-                event.actor,
-                event.action,
-                event.resource_type,
-                event.scim_id,
-                event.sonar_key,
-                event.outcome,
-                event.detail,
+                f"INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",  # noqa: S608 - constant columns
+                *audit_values(event, _utc(event.at)),
             )
 
     async def audit_trail(
@@ -598,7 +596,7 @@ class PostgresStore:
         where = " AND ".join(f"{condition}${n}" for n, (condition, _) in enumerate(given, 1)) or "true"
         rows = await self._fetch_all(
             "read audit trail",
-            f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE {where}"  # noqa: S608 - constant conditions
+            f"SELECT {AUDIT_COLUMNS} FROM audit_events WHERE {where}"  # noqa: S608 - constant conditions
             f" ORDER BY at DESC, seq DESC LIMIT ${len(given) + 1}",
             *(value for _, value in given),
             limit,

@@ -1,9 +1,12 @@
-"""The embedded state store: one SQLite file (or `:memory:`) through aiosqlite.
+"""The embedded state store: one SQLite file (or `:memory:`) through the standard library's `sqlite3`.
 
-One connection, so one writer: aiosqlite runs it on its own thread, and an `asyncio.Lock` keeps each
-operation (and each transaction) whole while other coroutines wait. The database is in WAL mode with
-`synchronous=FULL`, foreign keys on and a busy timeout. Writes run in `BEGIN IMMEDIATE` transactions.
-Datetimes are ISO-8601 UTC text, JSON is TEXT, and case-insensitive keys are stored casefolded.
+One connection, so one writer, opened, used and closed on the store's own single database thread. Each
+store method is one synchronous unit of work (a write with its whole `BEGIN IMMEDIATE` ... `COMMIT`) run
+there in one hand-off from the event loop: a hand-off per statement cost much of the bridge's CPU, and
+keeping the work on that thread keeps busy waits and fsyncs off the loop. The one thread runs units one
+after another, so none interleaves with another. The database is in WAL mode with `synchronous=FULL`,
+foreign keys on and a busy timeout. Datetimes are ISO-8601 UTC text, JSON is TEXT, and case-insensitive
+keys are stored casefolded.
 """
 
 from __future__ import annotations
@@ -12,23 +15,31 @@ import asyncio
 import fcntl
 import json
 import os
+import queue
 import sqlite3
+import threading
 import time
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast
 
-import aiosqlite
-
 from scim_bridge.store._migrations import load_migrations
 from scim_bridge.store.errors import StoreConflict, StoreError, StoreLocked, StoreMissing, StoreNotFound
-from scim_bridge.store.layout import GROUPS, USERS, check_page, distinct_ids, one_criterion
+from scim_bridge.store.layout import (
+    AUDIT_COLUMNS,
+    GROUPS,
+    USERS,
+    audit_values,
+    check_page,
+    distinct_ids,
+    one_criterion,
+)
 from scim_bridge.store.records import AuditEvent, GroupRecord, ResourceRecord, UserRecord, casefold_key
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
     from scim_bridge.metrics import Metrics
     from scim_bridge.store._migrations import Migration
@@ -36,6 +47,7 @@ if TYPE_CHECKING:
 
 MEMORY: Final = ":memory:"
 RecordT = TypeVar("RecordT", bound=ResourceRecord)
+T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS: Final = 5.0
 
 # A UNIQUE failure names "table.column"; this maps the column to the record field a caller knows. It is
@@ -48,8 +60,6 @@ _UNIQUE_FIELDS: Final = {
     "display_name_folded": "display_name",
     "sonar_name": "sonar_name",
 }
-
-_AUDIT_COLUMNS: Final = "at, request_id, actor, action, resource_type, scim_id, sonar_key, outcome, detail"
 
 
 # -- value codecs ------------------------------------------------------------------------------------------
@@ -177,11 +187,9 @@ _USERS: Final = _Table(**USERS.as_fields(), from_row=_user_from_row, params=_use
 _GROUPS: Final = _Table(**GROUPS.as_fields(), from_row=_group_from_row, params=_group_params)
 
 
-# -- small helpers -----------------------------------------------------------------------------------------
-
-
-async def _refuse_taken(
-    db: aiosqlite.Connection, table: _Table[Any], params: Mapping[str, Any], *, updating: bool
+# -- small helpers: each runs on the database thread, inside its caller's unit of work --------------------
+def _refuse_taken(
+    db: sqlite3.Connection, table: _Table[Any], params: Mapping[str, Any], *, updating: bool
 ) -> None:
     """`StoreConflict` naming the first unique key that another row already holds."""
     this_row = params["scim_id"] if updating else None
@@ -189,8 +197,33 @@ async def _refuse_taken(
         if params[column] is None:
             continue
         sql = f"SELECT 1 FROM {table.name} WHERE {column} = ? AND scim_id IS NOT ?"  # noqa: S608 - constants
-        if list(await db.execute_fetchall(sql, (params[column], this_row))):
+        if db.execute(sql, (params[column], this_row)).fetchall():
             raise StoreConflict(field, f"{field} is already taken")
+
+
+def _require_group(db: sqlite3.Connection, group_id: str) -> None:
+    if not db.execute("SELECT 1 FROM scim_groups WHERE scim_id = ?", (group_id,)).fetchall():
+        raise StoreNotFound("Group", (group_id,))
+
+
+def _require_users(db: sqlite3.Connection, user_ids: list[str]) -> None:
+    rows = db.execute(
+        "SELECT scim_id FROM scim_users WHERE scim_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(user_ids),),
+    ).fetchall()
+    missing = set(user_ids) - {row[0] for row in rows}
+    if missing:
+        raise StoreNotFound("User", tuple(sorted(missing)))
+
+
+def _configure(db: sqlite3.Connection) -> None:
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode = WAL")
+    # FULL: a change acknowledged to Entra survives a power loss (docs/reliability.md); in WAL mode it costs
+    # one fsync per transaction.
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
 
 def _conflict_from(exc: sqlite3.IntegrityError) -> StoreConflict | None:
@@ -217,15 +250,71 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
+_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[T]", "Callable[[], T]"]
+"""A unit of work for the database thread: the loop to answer on, the future to answer, the work."""
+
+
+class _DatabaseThread:
+    """One thread running units of work one after another, each handed over in one queue put and answered
+    in one `call_soon_threadsafe`: half the cost per hand-off of `run_in_executor`, whose executor machinery
+    showed in the profiles (docs/performance.md)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        # A daemon: a store never closed must not keep the interpreter from exiting.
+        self._thread = threading.Thread(target=self._serve, name="scim-bridge-sqlite", daemon=True)
+        self._thread.start()
+
+    def call(self, work: Callable[[], T]) -> asyncio.Future[T]:
+        """`work()` run on the thread after everything handed over before it."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[T] = loop.create_future()
+        self._queue.put((loop, answer, work))
+        return answer
+
+    def stop(self) -> None:
+        """End the thread once the units already handed over are done."""
+        self._queue.put(None)
+
+    def _serve(self) -> None:
+        while (job := self._queue.get()) is not None:
+            loop, answer, work = job
+            if answer.cancelled():
+                continue  # its caller gave up before it started: it never runs
+            try:
+                result = work()
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine, which re-raises it
+                _answer(loop, answer, None, exc)
+            else:
+                _answer(loop, answer, result, None)
+
+
+def _answer(
+    loop: asyncio.AbstractEventLoop, answer: asyncio.Future[Any], result: Any, error: BaseException | None
+) -> None:
+    def settle() -> None:
+        if answer.cancelled():
+            return
+        if error is None:
+            answer.set_result(result)
+        else:
+            answer.set_exception(error)
+
+    with suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
+        loop.call_soon_threadsafe(settle)
+
+
 class SqliteStore:
     """The `StateStore` on one SQLite database. Build it with `await SqliteStore.open(path)`."""
 
-    def __init__(self, db: aiosqlite.Connection, location: str, process_lock: int | None = None) -> None:
-        self._db: aiosqlite.Connection | None = db
+    def __init__(self, location: str, process_lock: int | None = None) -> None:
         self._location = location
-        self._lock = asyncio.Lock()
         self._process_lock = process_lock  # the open lock file that keeps other bridge processes out
         self._metrics: Metrics | None = None
+        # The database thread: the connection is opened, used and closed there only, one unit at a time.
+        self._thread = _DatabaseThread()
+        self._db: sqlite3.Connection | None = None  # touched on the database thread only
+        self._closing: asyncio.Future[None] | None = None  # the closing, once `close` was called
 
     def observe(self, metrics: Metrics) -> None:
         self._metrics = metrics
@@ -245,97 +334,94 @@ class SqliteStore:
         """
         where = MEMORY if location == MEMORY else str(_database_file(Path(location), create=create))
         process_lock = _lock_out_other_processes(where) if exclusive and where != MEMORY else None
+        store = cls(where, process_lock)
         try:
-            db = await aiosqlite.connect(where, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        except sqlite3.Error as exc:
-            _release(process_lock)
-            raise StoreError(f"cannot open SQLite database {where}: {exc}") from exc
-        store = cls(db, where, process_lock)
-        try:
-            await store._configure()
+            await store._thread.call(store._connect)
+            await store._run("configure SQLite", _configure, write=False)
             await store._migrate(load_migrations("sqlite"))
         except BaseException:
-            await store.close()
+            await store.close()  # also releases the process lock
             raise
         return store
 
     # -- plumbing ----------------------------------------------------------------------------------------
-    @asynccontextmanager
-    async def _connection(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
-        """The connection, held alone for one operation (`what`, also its metrics label); sqlite3 errors
-        become `StoreError`s."""
+    def _connect(self) -> None:
+        """Open the connection, on the database thread."""
+        try:
+            self._db = sqlite3.connect(self._location, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {self._location}: {exc}") from exc
+
+    async def _run(self, what: str, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        """The result of `work` done on the database thread as one unit (`what`, also its metrics label), in
+        one `BEGIN IMMEDIATE` transaction if it may `write`; sqlite3 errors become `StoreError`s. A unit the
+        thread has started runs whole even if its caller is cancelled; one not yet started never runs."""
         started = time.perf_counter()
         try:
-            async with self._lock:
-                if self._db is None:
-                    raise StoreError("the store is closed")
-                try:
-                    yield self._db
-                except sqlite3.IntegrityError as exc:
-                    conflict = _conflict_from(exc)
-                    if conflict is not None:
-                        raise conflict from exc
-                    raise StoreError(f"{what}: {exc}") from exc
-                except sqlite3.Error as exc:
-                    raise StoreError(f"{what}: {exc}") from exc
+            if self._closing is not None:
+                raise StoreError("the store is closed")
+            return await self._thread.call(lambda: self._unit(what, work, write=write))
         finally:
             if self._metrics is not None:
                 self._metrics.store_operation(what, time.perf_counter() - started)
 
-    @asynccontextmanager
-    async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction: committed if the block succeeds, rolled back otherwise (also on cancel)."""
-        async with self._connection(what) as db:
-            try:
-                await db.execute("BEGIN IMMEDIATE")
-                yield db
-            except BaseException:
-                # Queued on the connection's thread before the lock is released, so nothing slips in.
-                await db.rollback()
-                raise
-            await db.commit()
-
-    async def _configure(self) -> None:
-        async with self._connection("configure SQLite") as db:
-            db.row_factory = sqlite3.Row
-            await db.execute("PRAGMA journal_mode = WAL")
-            # FULL: a change acknowledged to Entra survives a power loss (docs/reliability.md); in WAL mode it
-            # costs one fsync per transaction.
-            await db.execute("PRAGMA synchronous = FULL")
-            await db.execute("PRAGMA foreign_keys = ON")
-            await db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    def _unit(self, what: str, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        """The body of `_run`, on the database thread: committed if `work` succeeds, rolled back otherwise."""
+        db = self._db
+        if db is None:
+            raise StoreError("the store is closed")
+        try:
+            if write:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(db)
+                    db.commit()
+                except BaseException:
+                    db.rollback()  # a no-op if SQLite has already rolled back
+                    raise
+            else:
+                result = work(db)
+        except sqlite3.IntegrityError as exc:
+            raise (_conflict_from(exc) or StoreError(f"{what}: {exc}")) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"{what}: {exc}") from exc
+        return result
 
     async def _migrate(self, migrations: tuple[Migration, ...]) -> None:
         """Apply the migrations newer than the database, each in its own transaction."""
         known = len(migrations)
-        while True:
-            async with self._transaction("migrate schema") as db:
-                await db.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_version ("
-                    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-                )
-                rows = list(await db.execute_fetchall("SELECT MAX(version) FROM schema_version"))
-                current = rows[0][0] or 0
-                if current > known:
-                    raise StoreError(
-                        f"the database {self._location} has schema version {current}, newer than the "
-                        f"{known} this scim-bridge knows: run a newer scim-bridge or restore a backup"
-                    )
-                if current == known:
-                    return
-                migration = migrations[current]
-                for statement in split_statements(migration.sql):
-                    await db.execute(statement)
-                await db.execute(
-                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, _text_from_datetime(datetime.now(UTC))),
-                )
 
-    async def _fetch_all(self, what: str, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self._connection(what) as db:
-            return list(await db.execute_fetchall(sql, params))
+        def apply_next(db: sqlite3.Connection) -> bool:
+            """Apply the next migration, if any; whether the schema was up to date."""
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            current: int = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+            if current > known:
+                raise StoreError(
+                    f"the database {self._location} has schema version {current}, newer than the "
+                    f"{known} this scim-bridge knows: run a newer scim-bridge or restore a backup"
+                )
+            if current == known:
+                return True
+            migration = migrations[current]
+            for statement in split_statements(migration.sql):
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, _text_from_datetime(datetime.now(UTC))),
+            )
+            return False
 
-    async def _fetch_one(self, what: str, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        up_to_date = False
+        while not up_to_date:
+            up_to_date = await self._run("migrate schema", apply_next, write=True)
+
+    async def _fetch_all(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return await self._run(what, lambda db: db.execute(sql, params).fetchall(), write=False)
+
+    async def _fetch_one(self, what: str, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self._fetch_all(what, sql, params)
         return rows[0] if rows else None
 
@@ -355,37 +441,43 @@ class SqliteStore:
 
     async def _list(self, table: _Table[RecordT], offset: int, limit: int) -> tuple[list[RecordT], int]:
         check_page(offset, limit)
-        async with self._connection(f"list {table.name}") as db:
-            counted = await db.execute_fetchall(f"SELECT COUNT(*) FROM {table.name}")  # noqa: S608 - constant
-            total = next(iter(counted))[0]
-            rows = await db.execute_fetchall(
-                f"{table.select} ORDER BY created, seq LIMIT ? OFFSET ?", (limit, offset)
-            )
+
+        def count_and_page(db: sqlite3.Connection) -> tuple[list[RecordT], int]:
+            total: int = db.execute(f"SELECT COUNT(*) FROM {table.name}").fetchone()[0]  # noqa: S608 - constant
+            rows = db.execute(f"{table.select} ORDER BY created, seq LIMIT ? OFFSET ?", (limit, offset))
             return [table.from_row(row) for row in rows], total
+
+        return await self._run(f"list {table.name}", count_and_page, write=False)
 
     async def _insert(self, table: _Table[RecordT], record: RecordT) -> None:
         params = table.params(record)
-        async with self._transaction(f"insert {table.resource_type}") as db:
-            await _refuse_taken(db, table, params, updating=False)
-            await db.execute(table.insert, params)
+
+        def insert(db: sqlite3.Connection) -> None:
+            _refuse_taken(db, table, params, updating=False)
+            db.execute(table.insert, params)
+
+        await self._run(f"insert {table.resource_type}", insert, write=True)
 
     async def _update(self, table: _Table[RecordT], record: RecordT, expected_version: int) -> None:
         params = table.params(record)
-        async with self._transaction(f"update {table.resource_type}") as db:
+
+        def update(db: sqlite3.Connection) -> None:
             sql = f"SELECT version FROM {table.name} WHERE scim_id = ?"  # noqa: S608 - constant table
-            rows = list(await db.execute_fetchall(sql, (record.scim_id,)))
+            rows = db.execute(sql, (record.scim_id,)).fetchall()
             if not rows:
                 raise StoreNotFound(table.resource_type, (record.scim_id,))
             if rows[0][0] != expected_version:
                 raise StoreConflict("version", f"stored version is {rows[0][0]}, expected {expected_version}")
-            await _refuse_taken(db, table, params, updating=True)
-            await db.execute(table.update, params)
+            _refuse_taken(db, table, params, updating=True)
+            db.execute(table.update, params)
+
+        await self._run(f"update {table.resource_type}", update, write=True)
 
     async def _delete(self, table: _Table[Any], scim_id: str) -> bool:
-        async with self._transaction(f"delete {table.resource_type}") as db:
-            sql = f"DELETE FROM {table.name} WHERE scim_id = ?"  # noqa: S608 - constant table
-            cursor = await db.execute(sql, (scim_id,))
-            return cursor.rowcount > 0
+        sql = f"DELETE FROM {table.name} WHERE scim_id = ?"  # noqa: S608 - constant table
+        return await self._run(
+            f"delete {table.resource_type}", lambda db: db.execute(sql, (scim_id,)).rowcount > 0, write=True
+        )
 
     # -- users -------------------------------------------------------------------------------------------
     async def get_user(self, scim_id: str) -> UserRecord | None:
@@ -451,15 +543,18 @@ class SqliteStore:
 
     async def insert_group(self, record: GroupRecord, members: Iterable[str] = ()) -> None:
         ids = distinct_ids(members)
-        async with self._transaction("insert Group") as db:
+
+        def insert(db: sqlite3.Connection) -> None:
             params = _GROUPS.params(record)
-            await _refuse_taken(db, _GROUPS, params, updating=False)
-            await self._require_users(db, ids)
-            await db.execute(_GROUPS.insert, params)
-            await db.executemany(
+            _refuse_taken(db, _GROUPS, params, updating=False)
+            _require_users(db, ids)
+            db.execute(_GROUPS.insert, params)
+            db.executemany(
                 "INSERT INTO group_members (group_id, user_id) VALUES (?, ?)",
                 [(record.scim_id, user_id) for user_id in ids],
             )
+
+        await self._run("insert Group", insert, write=True)
 
     async def update_group(self, record: GroupRecord, *, expected_version: int) -> None:
         await self._update(_GROUPS, record, expected_version)
@@ -468,41 +563,31 @@ class SqliteStore:
         return await self._delete(_GROUPS, scim_id)
 
     # -- desired memberships -----------------------------------------------------------------------------
-    @staticmethod
-    async def _require_group(db: aiosqlite.Connection, group_id: str) -> None:
-        rows = list(await db.execute_fetchall("SELECT 1 FROM scim_groups WHERE scim_id = ?", (group_id,)))
-        if not rows:
-            raise StoreNotFound("Group", (group_id,))
-
-    @staticmethod
-    async def _require_users(db: aiosqlite.Connection, user_ids: list[str]) -> None:
-        rows = await db.execute_fetchall(
-            "SELECT scim_id FROM scim_users WHERE scim_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(user_ids),),
-        )
-        missing = set(user_ids) - {row[0] for row in rows}
-        if missing:
-            raise StoreNotFound("User", tuple(sorted(missing)))
-
     async def add_members(self, group_id: str, user_ids: Iterable[str]) -> None:
         ids = distinct_ids(user_ids)
-        async with self._transaction("add members") as db:
-            await self._require_group(db, group_id)
-            await self._require_users(db, ids)
-            await db.executemany(
+
+        def add(db: sqlite3.Connection) -> None:
+            _require_group(db, group_id)
+            _require_users(db, ids)
+            db.executemany(
                 "INSERT INTO group_members (group_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(group_id, user_id) for user_id in ids],
             )
 
+        await self._run("add members", add, write=True)
+
     async def remove_members(self, group_id: str, user_ids: Iterable[str]) -> None:
         ids = distinct_ids(user_ids)
-        async with self._transaction("remove members") as db:
-            await self._require_group(db, group_id)
-            await db.execute(
+
+        def remove(db: sqlite3.Connection) -> None:
+            _require_group(db, group_id)
+            db.execute(
                 "DELETE FROM group_members"
                 " WHERE group_id = ? AND user_id IN (SELECT value FROM json_each(?))",
                 (group_id, json.dumps(ids)),
             )
+
+        await self._run("remove members", remove, write=True)
 
     async def members_of(self, group_id: str) -> set[str]:
         rows = await self._fetch_all(
@@ -518,21 +603,15 @@ class SqliteStore:
 
     # -- audit and lifecycle -----------------------------------------------------------------------------
     async def append_audit(self, event: AuditEvent) -> None:
-        async with self._transaction("append audit event") as db:
-            await db.execute(
-                f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns
-                (
-                    _text_from_datetime(event.at),
-                    event.request_id,
-                    event.actor,
-                    event.action,
-                    event.resource_type,
-                    event.scim_id,
-                    event.sonar_key,
-                    event.outcome,
-                    event.detail,
-                ),
+        params = audit_values(event, _text_from_datetime(event.at))
+
+        def append(db: sqlite3.Connection) -> None:
+            db.execute(
+                f"INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns
+                params,
             )
+
+        await self._run("append audit event", append, write=True)
 
     async def audit_trail(
         self,
@@ -550,7 +629,7 @@ class SqliteStore:
         where = " AND ".join(condition for condition, _ in given) or "1"
         rows = await self._fetch_all(
             "read audit trail",
-            f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE {where}"  # noqa: S608 - constant conditions
+            f"SELECT {AUDIT_COLUMNS} FROM audit_events WHERE {where}"  # noqa: S608 - constant conditions
             " ORDER BY at DESC, seq DESC LIMIT ?",
             (*(value for _, value in given), limit),
         )
@@ -563,20 +642,31 @@ class SqliteStore:
 
     async def check_writable(self) -> None:
         # Taking the write lock proves the file is writable and no other writer holds it; nothing is written.
-        async with self._transaction("check writable") as db:
-            await db.execute("SELECT 1")
+        def select_one(db: sqlite3.Connection) -> None:
+            db.execute("SELECT 1")
+
+        await self._run("check writable", select_one, write=True)
 
     async def close(self) -> None:
-        async with self._lock:
-            db, self._db = self._db, None
-            process_lock, self._process_lock = self._process_lock, None
-            try:
-                if db is not None:
-                    await db.close()
-            except sqlite3.Error as exc:
-                raise StoreError(f"closing {self._location}: {exc}") from exc
-            finally:
-                _release(process_lock)
+        if self._closing is None:
+            # Queued behind every unit already handed over, so those finish first; later calls are refused.
+            self._closing = self._thread.call(self._close_connection)
+            self._thread.stop()  # the thread ends once its queue is done
+            await asyncio.shield(self._closing)  # a cancelled caller must not stop the closing
+        else:
+            await asyncio.wait({self._closing})  # closing twice is harmless: wait for the first, quietly
+
+    def _close_connection(self) -> None:
+        """Close the connection and release the process lock, on the database thread."""
+        db, self._db = self._db, None
+        process_lock, self._process_lock = self._process_lock, None
+        try:
+            if db is not None:
+                db.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"closing {self._location}: {exc}") from exc
+        finally:
+            _release(process_lock)
 
 
 def _lock_out_other_processes(database: str) -> int:

@@ -62,9 +62,9 @@ def set_schema_version(path: Path, version: int) -> None:
 )
 async def test_pragmas(store: SqliteStore, pragma: str, expected: object) -> None:
     """The connection runs in WAL mode with synchronous=FULL, foreign keys on and a busy timeout."""
-    assert store._db is not None
-    rows = list(await store._db.execute_fetchall(f"PRAGMA {pragma}"))
-    assert expected == rows[0][0]
+    assert expected == await store._run(
+        "test", lambda db: db.execute(f"PRAGMA {pragma}").fetchone()[0], write=False
+    )
 
 
 async def test_new_file_is_private(store: SqliteStore, db_path: Path) -> None:
@@ -111,11 +111,14 @@ async def test_failed_migration_is_rolled_back(store: SqliteStore) -> None:
     broken = Migration(len(known) + 1, "broken", "CREATE TABLE half_done (a TEXT);\nSELECT * FROM missing;\n")
     with pytest.raises(StoreError, match="missing"):
         await store._migrate((*known, broken))
-    assert store._db is not None
-    tables = {row[0] for row in await store._db.execute_fetchall("SELECT name FROM sqlite_master")}
-    assert "half_done" not in tables
-    versions = [row[0] for row in await store._db.execute_fetchall("SELECT version FROM schema_version")]
-    assert len(known) == max(versions)
+    tables = await store._run(
+        "test", lambda db: db.execute("SELECT name FROM sqlite_master").fetchall(), write=False
+    )
+    assert "half_done" not in {row[0] for row in tables}
+    versions = await store._run(
+        "test", lambda db: db.execute("SELECT version FROM schema_version").fetchall(), write=False
+    )
+    assert len(known) == max(row[0] for row in versions)
     assert await store.list_users(offset=0, limit=1) == ([], 0)
 
 
@@ -158,24 +161,27 @@ async def test_not_a_database_is_a_store_error(db_path: Path) -> None:
 
 async def test_sqlite_errors_are_translated(store: SqliteStore) -> None:
     """A failing statement surfaces as StoreError naming the operation, chained to the sqlite3 error."""
-    assert store._db is not None
-    await store._db.execute("DROP TABLE audit_events")
+    await store._run("test", lambda db: db.execute("DROP TABLE audit_events"), write=True)
     with pytest.raises(StoreError, match="read audit trail: no such table") as caught:
         await store.audit_trail()
     assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
 
 
 async def test_cancelled_write_leaves_the_store_usable(store: SqliteStore, make_user: MakeUser) -> None:
-    """A write cancelled mid-transaction is rolled back and does not block the next one."""
-    task = asyncio.create_task(store.insert_user(make_user("alice")))
-    await asyncio.sleep(0)  # let it take the lock and start its transaction
+    """A write whose caller is cancelled is done whole or not at all, and does not block the next one."""
+    alice = make_user("alice")
+    task = asyncio.create_task(store.insert_user(alice))
+    await asyncio.sleep(0)  # let it hand its unit of work to the database thread
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert store._db is not None
-    assert not store._db.in_transaction
-    await store.insert_user(make_user("bob"))
-    assert [record.scim_id for record in (await store.list_users(offset=0, limit=10))[0]] == ["u-bob"]
+    await store.insert_user(make_user("bob"))  # queued behind alice's unit, if that runs
+    assert not await store._run("test", lambda db: db.in_transaction, write=False)
+    assert [record.scim_id for record in (await store.list_users(offset=0, limit=10))[0]] in (
+        ["u-bob"],
+        ["u-alice", "u-bob"],
+    )
+    assert await store.get_user("u-alice") in (None, alice)
 
 
 async def test_repr_names_the_location(store: SqliteStore, db_path: Path) -> None:
