@@ -22,7 +22,6 @@ from scim_bridge.provisioning.mapping import (
 from scim_bridge.provisioning.protections import PROTECTED_GROUPS, login_protection
 from scim_bridge.provisioning.translate import sonar_errors
 from scim_bridge.scim.errors import InvalidValueError, MutabilityError, NotFoundError, UniquenessError
-from scim_bridge.scim.filters import direct_lookup
 from scim_bridge.scim.ids import plausible_id
 from scim_bridge.scim.patch import GroupPatchPlan
 from scim_bridge.sonarqube import ADMIN_GROUP, DEFAULT_GROUP, GroupRef, NotFound, UserRef
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from scim_bridge.provisioning.context import RequestContext
     from scim_bridge.scim.filters import Lookup
     from scim_bridge.scim.listing import SearchParams
+    from scim_bridge.scim.representation import Representation
     from scim_bridge.scim.resources import GroupResource
     from scim_bridge.scim.versions import IfMatch
     from scim_bridge.sonarqube import SonarGroup
@@ -52,7 +52,7 @@ class GroupService:
         self._store = collaborators.store
 
     # -- create ------------------------------------------------------------------------------------------
-    async def create(self, ctx: RequestContext, resource: GroupResource) -> GroupResource:
+    async def create(self, ctx: RequestContext, resource: GroupResource) -> Representation[GroupResource]:
         name = check_group_name(str(resource.display_name))
         attributes = stored_attributes(resource)
         member_ids = tuple(str(member.value) for member in resource.members or [])
@@ -78,7 +78,9 @@ class GroupService:
             return group_resource(record, list(member_ids))
 
     # -- read --------------------------------------------------------------------------------------------
-    async def get(self, ctx: RequestContext, scim_id: str, *, with_members: bool) -> GroupResource:
+    async def get(
+        self, ctx: RequestContext, scim_id: str, *, with_members: bool
+    ) -> Representation[GroupResource]:
         record = await self._store.get_group(scim_id)
         if record is None:
             record = await self._adopt_by_id(ctx, scim_id)
@@ -88,11 +90,11 @@ class GroupService:
 
     async def query(
         self, ctx: RequestContext, params: SearchParams, *, with_members: bool
-    ) -> tuple[list[GroupResource], int]:
-        if params.filter is None:
+    ) -> tuple[list[Representation[GroupResource]], int]:
+        lookup = params.lookup
+        if lookup is None and params.filter is None:
             records, total = await self._store.list_groups(offset=params.start_index - 1, limit=params.count)
             return [await self._resource(record, with_members=with_members) for record in records], total
-        lookup = direct_lookup(params.filter)
         if lookup is not None and lookup.attribute in _LOOKED_UP:
             records, residual = await self._look_up(ctx, lookup), lookup.residual
         else:
@@ -104,7 +106,7 @@ class GroupService:
         ]
         page, total = await lifecycle.selected_page(found, lambda group: group, residual, params)
         if not with_members and residual is not None:
-            page = [group.model_copy(update={"members": None}) for group in page]
+            page = [group.without_members() for group in page]
         return page, total
 
     async def _look_up(self, ctx: RequestContext, lookup: Lookup) -> list[GroupRecord]:
@@ -126,7 +128,7 @@ class GroupService:
             return []
         return [record]
 
-    async def _resource(self, record: GroupRecord, *, with_members: bool) -> GroupResource:
+    async def _resource(self, record: GroupRecord, *, with_members: bool) -> Representation[GroupResource]:
         members = sorted(await self._store.members_of(record.scim_id)) if with_members else None
         return group_resource(record, members)
 
@@ -203,7 +205,7 @@ class GroupService:
         *,
         if_match: IfMatch | None,
         with_members: bool = False,
-    ) -> GroupResource:
+    ) -> Representation[GroupResource]:
         """Apply a PATCH plan; the group is returned with its members only when asked (Entra never is)."""
         async with self._held(scim_id, if_match) as record:
             members = await self._users((*plan.add_members, *(plan.replace_members or ())))
@@ -212,7 +214,7 @@ class GroupService:
 
     async def replace(
         self, ctx: RequestContext, scim_id: str, resource: GroupResource, *, if_match: IfMatch | None
-    ) -> GroupResource:
+    ) -> Representation[GroupResource]:
         plan = GroupPatchPlan(
             display_name=str(resource.display_name),
             external_id=resource.external_id,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from scim_bridge.provisioning.collaborators import Collaborators
     from scim_bridge.provisioning.context import RequestContext
     from scim_bridge.scim.listing import SearchParams
+    from scim_bridge.scim.representation import Representation
     from scim_bridge.scim.versions import IfMatch
     from scim_bridge.store.records import ResourceRecord, ResourceType
 
@@ -106,17 +107,17 @@ async def renamed_or_found(rename: Callable[[], Awaitable[T]], find: Callable[[]
 
 async def selected_page(
     items: Iterable[ItemT],
-    to_resource: Callable[[ItemT], ResourceT],
+    to_resource: Callable[[ItemT], Representation[ResourceT]],
     residual: ScimFilter[Any] | None,
     params: SearchParams,
-) -> tuple[list[ResourceT], int]:
+) -> tuple[list[Representation[ResourceT]], int]:
     """The page `startIndex`/`count` ask for of the resources (made from `items`) that `residual` (the part
     of the filter a look-up did not answer) selects, and the total count. Long evaluations let other
     requests in every `YIELD_EVERY` items: a filter over every user must not stall the service."""
-    found: list[ResourceT] = []
+    found: list[Representation[ResourceT]] = []
     for index, item in enumerate(items, start=1):
         resource = to_resource(item)
-        if residual is None or matches(residual, resource):
+        if residual is None or matches(residual, resource.resource()):
             found.append(resource)
         if index % YIELD_EVERY == 0:
             await asyncio.sleep(0)

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from scim_bridge.scim.errors import InvalidValueError
+from scim_bridge.scim.representation import Representation, meta
 from scim_bridge.scim.resources import GROUP_SCHEMA, USER_SCHEMA, GroupResource, UserResource
 from scim_bridge.scim.versions import weak_etag
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from scim_bridge.sonarqube import SonarGroup, SonarUser
     from scim_bridge.store.records import GroupRecord, UserRecord
 
@@ -94,39 +93,31 @@ def stored_attributes(resource: UserResource | GroupResource) -> dict[str, Any]:
     return dumped
 
 
-def _meta(resource_type: str, created: datetime, last_modified: datetime, version: int) -> dict[str, Any]:
-    return {
-        "resourceType": resource_type,
-        "created": created.isoformat(),
-        "lastModified": last_modified.isoformat(),
-        "version": weak_etag(version),
-    }
-
-
-def user_resource(record: UserRecord, *, active: bool | None = None) -> UserResource:
+def user_resource(record: UserRecord, *, active: bool | None = None) -> Representation[UserResource]:
     """The SCIM user the bridge returns: the attributes as Entra sent them; `active` as SonarQube has it,
     unless the client left it unassigned."""
     body: dict[str, Any] = {
         **record.attributes,
         "id": record.scim_id,
-        "meta": _meta("User", record.created, record.last_modified, record.version),
+        "meta": meta("User", record.created, record.last_modified, weak_etag(record.version)),
     }
     if "active" in record.attributes:
         body["active"] = record.active if active is None else active
-    return UserResource.model_validate(body)
+    return Representation(UserResource, body)
 
 
-def group_resource(record: GroupRecord, members: list[str] | None) -> GroupResource:
-    """The SCIM group the bridge returns; `members` None leaves them out (`excludedAttributes=members`)."""
+def group_resource(record: GroupRecord, members: list[str] | None) -> Representation[GroupResource]:
+    """The SCIM group the bridge returns; `members` None leaves them out (`excludedAttributes=members`), and
+    so does an empty list, as scim2-models writes a group without members."""
     body: dict[str, Any] = {
         **record.attributes,
         "id": record.scim_id,
         "displayName": record.display_name,
-        "meta": _meta("Group", record.created, record.last_modified, record.version),
+        "meta": meta("Group", record.created, record.last_modified, weak_etag(record.version)),
     }
-    if members is not None:
+    if members:
         body["members"] = [{"value": member} for member in sorted(members)]
-    return GroupResource.model_validate(body)
+    return Representation(GroupResource, body)
 
 
 def adopted_user_attributes(user_name: str, sonar: SonarUser) -> dict[str, Any]:

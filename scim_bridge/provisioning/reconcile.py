@@ -433,7 +433,7 @@ class _Run:
         )
 
         async def repair() -> None:
-            profile = sonar_profile(user_resource(record))  # name and e-mail as Entra sent them
+            profile = sonar_profile(user_resource(record).resource())  # name and e-mail as Entra sent them
             ref = account.ref
             with suppress(AlreadyExists):  # active again meanwhile: what was asked
                 # SonarQube reactivates through create, with the SAML link lost (docs/sonarqube.md SQ9).

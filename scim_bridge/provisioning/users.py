@@ -32,7 +32,6 @@ from scim_bridge.provisioning.mapping import (
 from scim_bridge.provisioning.protections import account_protection, login_protection
 from scim_bridge.provisioning.translate import sonar_errors
 from scim_bridge.scim.errors import MutabilityError, NotFoundError, UniquenessError
-from scim_bridge.scim.filters import direct_lookup
 from scim_bridge.scim.ids import plausible_id
 from scim_bridge.scim.patch import apply_user_patch
 from scim_bridge.sonarqube import SAML_PROVIDER, AlreadyExists, GroupRef, InvalidValue, Refused, UserRef
@@ -48,6 +47,7 @@ if TYPE_CHECKING:
     from scim_bridge.provisioning.context import RequestContext
     from scim_bridge.scim.filters import Lookup
     from scim_bridge.scim.listing import SearchParams
+    from scim_bridge.scim.representation import Representation
     from scim_bridge.scim.resources import UserResource
     from scim_bridge.scim.versions import IfMatch
     from scim_bridge.sonarqube import SonarUser
@@ -66,7 +66,7 @@ class UserService:
         self._store = collaborators.store
 
     # -- create ------------------------------------------------------------------------------------------
-    async def create(self, ctx: RequestContext, resource: UserResource) -> UserResource:
+    async def create(self, ctx: RequestContext, resource: UserResource) -> Representation[UserResource]:
         user_name = str(resource.user_name)
         profile = sonar_profile(resource)
         login = login_for(user_name, ctx.sonar.capabilities)
@@ -139,7 +139,7 @@ class UserService:
 
     async def _finish_creation(
         self, ctx: RequestContext, record: UserRecord, profile: SonarProfile, account: SonarUser | None = None
-    ) -> UserResource:
+    ) -> Representation[UserResource]:
         """Bring the new account where the record says (SAML link, `active: false`), then mark it settled.
         A failure here leaves the record unsettled: Entra's retry of the same POST finishes it (201)."""
         async with sonar_errors():
@@ -167,7 +167,7 @@ class UserService:
         return dormant.login
 
     # -- read --------------------------------------------------------------------------------------------
-    async def get(self, ctx: RequestContext, scim_id: str) -> UserResource:
+    async def get(self, ctx: RequestContext, scim_id: str) -> Representation[UserResource]:
         record = await self._store.get_user(scim_id)
         if record is None:
             record = await self._adopt_by_id(ctx, scim_id)
@@ -180,11 +180,13 @@ class UserService:
             )
         return user_resource(record, active=account.active)
 
-    async def query(self, ctx: RequestContext, params: SearchParams) -> tuple[list[UserResource], int]:
-        if params.filter is None:
+    async def query(
+        self, ctx: RequestContext, params: SearchParams
+    ) -> tuple[list[Representation[UserResource]], int]:
+        lookup = params.lookup
+        if lookup is None and params.filter is None:
             records, total = await self._store.list_users(offset=params.start_index - 1, limit=params.count)
             return [user_resource(record) for record in records], total
-        lookup = direct_lookup(params.filter)
         if lookup is not None and lookup.attribute in _LOOKED_UP:
             found = await self._look_up(ctx, lookup)
             return await lifecycle.selected_page(found, lambda user: user, lookup.residual, params)
@@ -195,7 +197,7 @@ class UserService:
             records = await lifecycle.every_record(self._store.list_users)
         return await lifecycle.selected_page(records, user_resource, params.filter, params)
 
-    async def _look_up(self, ctx: RequestContext, lookup: Lookup) -> list[UserResource]:
+    async def _look_up(self, ctx: RequestContext, lookup: Lookup) -> list[Representation[UserResource]]:
         match lookup.attribute:
             case "id":
                 try:
@@ -321,20 +323,23 @@ class UserService:
     # -- update ------------------------------------------------------------------------------------------
     async def patch(
         self, ctx: RequestContext, scim_id: str, patch: PatchOp[UserResource], *, if_match: IfMatch | None
-    ) -> UserResource:
+    ) -> Representation[UserResource]:
         async with self._held(scim_id, if_match) as record:
-            resource = user_resource(record)
+            current = user_resource(record)
+            resource = current.resource()
             if not apply_user_patch(resource, patch) and record.settled:  # applies in place
-                return resource
+                return current
             return await self._update(ctx, record, resource)
 
     async def replace(
         self, ctx: RequestContext, scim_id: str, resource: UserResource, *, if_match: IfMatch | None
-    ) -> UserResource:
+    ) -> Representation[UserResource]:
         async with self._held(scim_id, if_match) as record:
             return await self._update(ctx, record, resource)
 
-    async def _update(self, ctx: RequestContext, record: UserRecord, wanted: UserResource) -> UserResource:
+    async def _update(
+        self, ctx: RequestContext, record: UserRecord, wanted: UserResource
+    ) -> Representation[UserResource]:
         """Record what Entra wants (not settled), bring SonarQube's account there, record it settled; a
         change of nothing SonarQube holds is recorded settled at once."""
         user_name = str(wanted.user_name)
@@ -517,7 +522,7 @@ def _update_action(was_active: bool, active: bool) -> str:
 
 def _stored_profile(record: UserRecord) -> SonarProfile:
     """The name and e-mail SonarQube was last given for this record."""
-    return sonar_profile(user_resource(record))
+    return sonar_profile(user_resource(record).resource())
 
 
 def _linked_as(user: SonarUser, user_name: str) -> bool:

@@ -23,7 +23,7 @@ from aiohttp import hdrs, web
 from scim_bridge.scim.bodies import parse_group, parse_user
 from scim_bridge.scim.errors import NotFoundError
 from scim_bridge.scim.ids import plausible_id
-from scim_bridge.scim.listing import SearchParams, list_response, render_resource
+from scim_bridge.scim.listing import SearchParams, list_response
 from scim_bridge.scim.patch import parse_user_patch, plan_group_patch, refuse_too_many_members
 from scim_bridge.scim.resources import GroupResource, UserResource
 from scim_bridge.scim.versions import IfMatch
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from scim_bridge.provisioning.groups import GroupService
     from scim_bridge.provisioning.service import Provisioner
     from scim_bridge.provisioning.users import UserService
+    from scim_bridge.scim.representation import Representation
 
 ResourceT = TypeVar("ResourceT", UserResource, GroupResource)
 
@@ -46,11 +47,11 @@ ResourceT = TypeVar("ResourceT", UserResource, GroupResource)
 class WholeResourceService(Protocol[ResourceT]):
     """What the user and group services both offer for whole resources."""
 
-    async def create(self, ctx: RequestContext, resource: ResourceT) -> ResourceT: ...
+    async def create(self, ctx: RequestContext, resource: ResourceT) -> Representation[ResourceT]: ...
 
     async def replace(
         self, ctx: RequestContext, scim_id: str, resource: ResourceT, *, if_match: IfMatch | None
-    ) -> ResourceT: ...
+    ) -> Representation[ResourceT]: ...
 
     async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: IfMatch | None) -> None: ...
 
@@ -201,13 +202,13 @@ def _params(request: web.Request, model: type[UserResource | GroupResource]) -> 
 
 def _list(
     request: web.Request,
-    resources: Sequence[UserResource | GroupResource],
+    resources: Sequence[Representation[Any]],
     total: int,
     params: SearchParams,
     *,
     endpoint: str,
 ) -> web.Response:
-    rendered = [render_resource(each, params, location_of(request, endpoint, each)) for each in resources]
+    rendered = [each.render(params, location_of(request, endpoint, each)) for each in resources]
     return scim_json(list_response(rendered, total, params))
 
 

@@ -13,16 +13,14 @@ from aiohttp import hdrs, web
 from yarl import URL
 
 from scim_bridge.scim.errors import InvalidSyntaxError
-from scim_bridge.scim.listing import render_resource
 from scim_bridge.web.forwarded import public_origin
 from scim_bridge.web.keys import SETTINGS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from scim2_models import Resource
-
     from scim_bridge.scim.listing import SearchParams
+    from scim_bridge.scim.representation import Representation
 
 SCIM_JSON: Final = "application/scim+json"
 ACCEPTED_BODY_TYPES: Final = frozenset({SCIM_JSON, "application/json"})
@@ -101,14 +99,14 @@ def base_url(request: web.Request) -> str:
     return f"{scheme}://{host}{settings.base_path}"
 
 
-def location_of(request: web.Request, endpoint: str, resource: Resource[Any]) -> str:
+def location_of(request: web.Request, endpoint: str, resource: Representation[Any]) -> str:
     """`meta.location`: where the resource lives, e.g. `https://host/api/scim/v2/Users/<id>`."""
     return f"{base_url(request)}/{endpoint}/{resource.id}"
 
 
 def resource_response(
     request: web.Request,
-    resource: Resource[Any],
+    resource: Representation[Any],
     params: SearchParams | None,
     *,
     endpoint: str,
@@ -119,7 +117,5 @@ def resource_response(
     headers: dict[str, str] = {}
     if status == 201:
         headers[hdrs.LOCATION] = location
-    version = resource.meta.version if resource.meta is not None else None
-    if version:
-        headers[hdrs.ETAG] = version
-    return scim_json(render_resource(resource, params, location), status=status, headers=headers)
+    headers[hdrs.ETAG] = resource.version
+    return scim_json(resource.render(params, location), status=status, headers=headers)

@@ -7,7 +7,8 @@ import asyncio
 from scim_bridge.provisioning.lifecycle import YIELD_EVERY, selected_page
 from scim_bridge.scim.filters import parse_filter
 from scim_bridge.scim.listing import SearchParams
-from scim_bridge.scim.resources import UserResource
+from scim_bridge.scim.representation import Representation
+from scim_bridge.scim.resources import USER_SCHEMA, UserResource
 
 
 async def test_a_long_filter_evaluation_lets_other_requests_in() -> None:
@@ -17,9 +18,9 @@ async def test_a_long_filter_evaluation_lets_other_requests_in() -> None:
     evaluated: list[str] = []
     other_request_ran_after: list[int] = []
 
-    def resource(user_name: str) -> UserResource:
+    def resource(user_name: str) -> Representation[UserResource]:
         evaluated.append(user_name)
-        return UserResource(user_name=user_name)
+        return Representation(UserResource, {"schemas": [USER_SCHEMA], "userName": user_name})
 
     async def other_request() -> None:
         other_request_ran_after.append(len(evaluated))
@@ -32,4 +33,4 @@ async def test_a_long_filter_evaluation_lets_other_requests_in() -> None:
 
     assert other_request_ran_after[0] <= YIELD_EVERY
     assert total == 1 + 10 + 100  # user29, user290 … user299, user2900 … user2999
-    assert [user.user_name for user in page] == ["user29@example.com", "user290@example.com"]
+    assert [user.body["userName"] for user in page] == ["user29@example.com", "user290@example.com"]

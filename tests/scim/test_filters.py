@@ -19,6 +19,7 @@ from scim_bridge.scim.filters import (
     direct_lookup,
     matches,
     parse_filter,
+    simple_lookup,
 )
 from scim_bridge.scim.resources import ENTERPRISE_USER_SCHEMA, USER_SCHEMA, GroupResource, UserResource
 from tests.support import PAYLOADS
@@ -294,3 +295,45 @@ def test_the_term_limit_is_exact(count: int) -> None:
     else:
         with pytest.raises(InvalidFilterError):
             parse_filter(text, UserResource)
+
+
+_KEY_ATTRIBUTES = st.sampled_from(
+    [(UserResource, name) for name in ("userName", "USERNAME", "externalId", "id", "emails.value", "active")]
+    + [(GroupResource, name) for name in ("displayName", "displayname", "externalId", "id", "members")]
+)
+
+
+@given(_KEY_ATTRIBUTES, st.text(max_size=40), st.sampled_from(["eq", "EQ", "Eq", "ne"]), st.booleans())
+def test_simple_lookup_agrees_with_the_parser(
+    model_and_attribute: tuple[type[UserResource | GroupResource], str],
+    value: str,
+    operator: str,
+    spaced: bool,
+) -> None:
+    """A filter read without the parser gives the look-up the parser gives; what it cannot read, it leaves."""
+    model, attribute = model_and_attribute
+    gap = "  " if spaced else " "
+    text = f"{attribute}{gap}{operator} {json.dumps(value)}"
+    fast = simple_lookup(text, model)
+    if fast is None:
+        return
+    assert fast == direct_lookup(parse_filter(text, model))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'userName eq "a\\"b"',
+        'userName eq "a" and active eq true',
+        'emails.value eq "a@b"',
+        'name.givenName eq "x"',
+    ],
+)
+def test_simple_lookup_leaves_other_filters_to_the_parser(text: str) -> None:
+    """Escapes, conjunctions and attributes that are no key go through the full parser."""
+    assert simple_lookup(text, UserResource) is None
+
+
+def test_simple_lookup_leaves_overlong_filters_to_the_parser() -> None:
+    """A filter over MAX_FILTER_LENGTH is never read by the short path, so the parser refuses it."""
+    assert simple_lookup(f'userName eq "{"x" * MAX_FILTER_LENGTH}"', UserResource) is None

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scim2_models import GroupMember, Meta
+from scim2_models import Context, GroupMember, ListResponse, Meta
 
 from scim_bridge.scim.errors import InvalidFilterError, InvalidValueError
+from scim_bridge.scim.filters import Lookup
 from scim_bridge.scim.listing import (
     MAX_RESULTS,
     MAX_START_INDEX,
@@ -81,14 +82,19 @@ def test_entra_flag_and_unsupported_parameters_are_ignored() -> None:
         {"aadOptscim062020": "", "sortBy": "userName", "filter": 'userName eq "a"'}, UserResource
     )
 
-    assert (params.filter, params.start_index, params.count) == ('userName eq "a"', 1, MAX_RESULTS)
+    assert (params.lookup, params.start_index, params.count) == (
+        Lookup("userName", "a", case_exact=False),
+        1,
+        MAX_RESULTS,
+    )
 
 
 def test_the_filter_is_parsed_for_the_resource_type(load_payload: PayloadLoader) -> None:
-    """A8: the group matching query's filter and excludedAttributes are both read."""
+    """A8: the group matching query's filter (a look-up by displayName) and excludedAttributes are read."""
     params = SearchParams.from_query(load_payload("entra/a8-match-group-query"), GroupResource)
 
-    assert (params.filter, params.excluded_attributes) == ('displayName eq "Sonar Developers"', ("members",))
+    expected = Lookup("displayName", "Sonar Developers", case_exact=False)
+    assert (params.lookup, params.excluded_attributes) == (expected, ("members",))
 
 
 @pytest.mark.parametrize(
@@ -204,3 +210,15 @@ def test_an_empty_list_response_is_what_entra_expects_from_its_probe(load_payloa
         "itemsPerPage": 0,
         "Resources": [],
     }
+
+
+@pytest.mark.parametrize(("total", "start_index", "count"), [(0, 1, 0), (11, 6, 5), (3, 100, 0)])
+def test_list_response_envelope_is_what_scim2_models_writes(total: int, start_index: int, count: int) -> None:
+    """The envelope written directly equals scim2-models' own ListResponse for the same numbers."""
+    params = SearchParams.from_query({"startIndex": str(start_index), "count": str(count)}, UserResource)
+    page = [{"id": str(index)} for index in range(min(count, total))]
+    expected = ListResponse[UserResource](
+        total_results=total, start_index=start_index, items_per_page=len(page)
+    ).model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+
+    assert list_response(page, total, params) == {**expected, "Resources": page}
