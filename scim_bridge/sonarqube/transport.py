@@ -302,6 +302,20 @@ class Transport:
                 endpoint=request.endpoint,
             )
 
+        try:
+            return await self._attempt(request, budget, trace)
+        except _RetryableFailure as failure:
+            first_failure = failure
+        # Most calls succeed at once: the retry loop is built only for those that do not. It starts by
+        # being told of the first failure again, so waits, stops and logs count that attempt as theirs.
+        told: list[_RetryableFailure] = []
+
+        async def attempt() -> Reply:
+            if not told:
+                told.append(first_failure)
+                raise first_failure
+            return await self._attempt(request, budget, trace)
+
         def stop(state: RetryCallState) -> bool:
             return state.attempt_number >= MAX_ATTEMPTS or state.upcoming_sleep >= budget.remaining()
 
@@ -326,7 +340,7 @@ class Transport:
             reraise=True,
         )
         try:
-            reply = cast("Reply", await retrying(self._attempt, request, budget, trace))
+            reply = cast("Reply", await retrying(attempt))
         except _RetryableFailure as exc:
             if exc.unreachable:
                 self._down_until = self._clock() + KNOWN_DOWN_SECONDS
