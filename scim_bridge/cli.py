@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args, get_origin
 
 import structlog
+import uvloop
 from aiohttp import web
 from pydantic import SecretStr
 
@@ -184,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "serve":
-            asyncio.run(_serve(_bridge_settings(args, _SERVE_SETTINGS)))
+            # uvloop's event loop: about a tenth less CPU per request than asyncio's (docs/performance.md).
+            uvloop.run(_serve(_bridge_settings(args, _SERVE_SETTINGS)))
         elif args.command == "check":
             return asyncio.run(_check(_bridge_settings(args, _CHECK_SETTINGS), as_json=args.json))
         elif args.command == "audit":
@@ -197,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "emulator":
             _run_emulator(args)
         elif args.command == "demo":
-            asyncio.run(_demo(args.port, args.sonar_port, args.admin_port, args.profile))
+            uvloop.run(_demo(args.port, args.sonar_port, args.admin_port, args.profile))
     except ConfigError as exc:
         _tell(str(exc))
         return 2
