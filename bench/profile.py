@@ -3,6 +3,7 @@ innermost frame is charged to a component (scim2-models and pydantic, the store,
 
     python -m bench.profile get   --requests 3000 --out get.txt     # userName filter GETs (a match)
     python -m bench.profile patch --requests 3000 --out patch.txt   # user PATCHes (replace displayName)
+    python -m bench.profile member --requests 3000 --out member.txt # group PATCHes adding one member each
     python -m bench.profile shares get.txt                          # the table again, from a saved profile
 
 py-spy (a dev dependency) attaches to a running process with ptrace: as root, or with
@@ -30,6 +31,8 @@ from bench.entra_cycle import (
     Scale,
     bridge_and_emulator,
     filter_path,
+    group_body,
+    member,
     patch,
     user_body,
 )
@@ -51,6 +54,8 @@ COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("threads (hand-offs)", ("/threading.py", "/concurrent/", "/queue.py")),
     ("json", ("/json/",)),
 )
+GROUPS = 20
+"""Groups the `member` profile adds members to: with 200 users, 4 000 distinct additions."""
 OTHER = "other (stdlib, yarl, multidict, ...)"
 
 
@@ -108,6 +113,15 @@ async def profile(kind: str, requests: int, users: int, out: Path) -> dict[str, 
         made = [(user["id"], user["userName"]) for user in created if user]
         if kind == "get":
             work = [Request("GET", filter_path("Users", "userName", name)) for _, name in made]
+        elif kind == "member":
+            groups = await driver.phase(
+                "create group", [Request("POST", "/Groups", group_body(g)) for g in range(GROUPS)]
+            )
+            work = [
+                Request("PATCH", f"/Groups/{group['id']}", patch("Add", "members", member(scim_id)), g)
+                for scim_id, _ in made
+                for g, group in enumerate(groups)
+            ]
         else:
             work = [
                 Request("PATCH", f"/Users/{scim_id}", patch("Replace", "displayName", f"Name {n}"))
@@ -115,15 +129,18 @@ async def profile(kind: str, requests: int, users: int, out: Path) -> dict[str, 
                 for n in range(2)
             ]
         await driver.phase("warm-up", work[:50])
-        batch = [work[i % len(work)] for i in range(requests)]
+        # Member additions are not repeated: each batch request adds a member the group does not have yet.
+        batch = (
+            work[50 : 50 + requests] if kind == "member" else [work[i % len(work)] for i in range(requests)]
+        )
         async with sampled(bridge.pid, out):
             phase = (await driver.phase(kind, batch), driver.phases[-1])[1]
-    return {"kind": kind, "requests": requests, "cpu_ms_per_request": phase.cpu_s * 1000 / requests}
+    return {"kind": kind, "requests": len(batch), "cpu_ms_per_request": phase.cpu_s * 1000 / len(batch)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("kind", choices=("get", "patch", "shares"))
+    parser.add_argument("kind", choices=("get", "patch", "member", "shares"))
     parser.add_argument("file", nargs="?", type=Path, help="for `shares`: a saved raw profile")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--users", type=int, default=200)

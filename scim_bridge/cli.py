@@ -24,9 +24,11 @@ import signal
 import sys
 import tempfile
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args, get_origin
 
+import aiohttp
 import structlog
 import uvloop
 from aiohttp import web
@@ -361,6 +363,7 @@ async def _demo(port: int, sonar_port: int, admin_port: int, profile: str | None
             )
             running = await RunningBridge.start(settings)
             try:
+                await _until_ready(running.admin_url)
                 _say(
                     _demo_banner(running.url + settings.base_path, listening_url(emulator), running.admin_url)
                 )
@@ -369,6 +372,18 @@ async def _demo(port: int, sonar_port: int, admin_port: int, profile: str | None
                 await running.stop()
     finally:
         await emulator.cleanup()
+
+
+async def _until_ready(admin_url: str) -> None:
+    """Wait (10 s at most) for `/readyz`, so that the banner's commands work as soon as it is printed: the
+    bridge answers 503 until it has seen SonarQube once."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{admin_url}/readyz") as resp:
+                    if resp.status == HTTPStatus.OK:
+                        return
+            await asyncio.sleep(0.1)
 
 
 def _demo_banner(tenant_url: str, sonar_url: str, admin_url: str) -> str:

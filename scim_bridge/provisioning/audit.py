@@ -37,23 +37,40 @@ class AuditTrail:
         detail: str | None = None,
     ) -> None:
         """One event: `action` (e.g. `user_created`) done to `resource` for the request in `ctx`."""
-        await self._store.append_audit(
-            AuditEvent(
-                at=self._clock(),
-                request_id=ctx.request_id,
-                actor=ctx.actor,
-                action=action,
-                resource_type=resource.resource_type,
-                scim_id=resource.scim_id,
-                sonar_key=resource.sonar_key,
-                outcome=outcome,
-                detail=detail,
-            )
-        )
-        log.info(
-            "provisioning.audit",
+        event = self.event(ctx, action, resource, outcome=outcome, detail=detail)
+        await self._store.append_audit(event)
+        self.logged(event)
+
+    def event(
+        self,
+        ctx: RequestContext,
+        action: str,
+        resource: ResourceRecord,
+        *,
+        outcome: str = "ok",
+        detail: str | None = None,
+    ) -> AuditEvent:
+        """The event `record` writes, for a caller that writes it with its change in one store transaction
+        (`update_user(..., audit=event)`), then calls `logged`."""
+        return AuditEvent(
+            at=self._clock(),
+            request_id=ctx.request_id,
+            actor=ctx.actor,
             action=action,
+            resource_type=resource.resource_type,
             scim_id=resource.scim_id,
             sonar_key=resource.sonar_key,
             outcome=outcome,
+            detail=detail,
+        )
+
+    @staticmethod
+    def logged(event: AuditEvent) -> None:
+        """The log line of an event the store has written."""
+        log.info(
+            "provisioning.audit",
+            action=event.action,
+            scim_id=event.scim_id,
+            sonar_key=event.sonar_key,
+            outcome=event.outcome,
         )

@@ -261,14 +261,20 @@ class GroupService:
             version=record.version + 1,
         )
         await self._change_members(ctx, updated, members | leaving, added, removed)
+        # One audit event per request, written with the update: a rename or another attribute changed,
+        # else only members.
+        action = "group_updated" if updated.attributes != record.attributes else "group_members_changed"
+        event = (
+            self._with.audit.event(ctx, action, updated, detail=_members_detail(added, removed))
+            if action == "group_updated" or added or removed
+            else None
+        )
         try:
-            await self._store.update_group(updated, expected_version=record.version)
+            await self._store.update_group(updated, expected_version=record.version, audit=event)
         except StoreConflict as exc:
             raise UniquenessError(f"displayName: {exc}") from exc
-        # One audit event per request: a rename or another attribute changed, else only members.
-        action = "group_updated" if updated.attributes != record.attributes else "group_members_changed"
-        if action == "group_updated" or added or removed:
-            await self._with.audit.record(ctx, action, updated, detail=_members_detail(added, removed))
+        if event is not None:
+            self._with.audit.logged(event)
         return updated
 
     async def _change_members(

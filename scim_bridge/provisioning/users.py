@@ -146,9 +146,7 @@ class UserService:
             if account is None:
                 account = await self._account(ctx, record)
             ref = await self._converge(ctx, record, account, profile, restore=False)
-        settled = await self._settled(record, ref)
-        await self._with.audit.record(ctx, "user_created", settled)
-        return user_resource(settled)
+        return user_resource(await self._settled(ctx, record, ref, action="user_created"))
 
     async def _dormant_login(self, ctx: RequestContext, user_name: str) -> str | None:
         """The login of a deactivated account SAML-linked to this `userName`, which the create reactivates.
@@ -230,10 +228,8 @@ class UserService:
             async with sonar_errors():
                 account = await self._account(ctx, current)
                 ref = await self._converge(ctx, current, account, _stored_profile(current), restore=True)
-            settled = await self._settled(current, ref)
-        finished = "user_created" if current.version == 1 else "user_updated"  # a new record has version 1
-        await self._with.audit.record(ctx, finished, settled)
-        return settled
+            finished = "user_created" if current.version == 1 else "user_updated"  # a new record: version 1
+            return await self._settled(ctx, current, ref, action=finished)
 
     async def _account(self, ctx: RequestContext, record: UserRecord) -> SonarUser | None:
         """The SonarQube account behind a record: by uuid in one call, or by login searching the state the
@@ -351,6 +347,7 @@ class UserService:
         login = login_for(user_name, ctx.sonar.capabilities) if renamed else record.sonar_login
         if (record.active and not active) or login != record.sonar_login:
             self._check_unprotected(ctx, record.sonar_login, "deactivated or renamed")
+        action = _update_action(record.active, active)
         async with self._with.locks.hold(name_key("User", user_name)):
             if renamed:
                 await self._check_free(record, user_name, login)
@@ -371,22 +368,35 @@ class UserService:
                 version=record.version + 1,
                 settled=store_only,
             )
+            # A change of the store alone is audited in its one write; any other when it is settled.
+            event = self._with.audit.event(ctx, action, intent) if store_only else None
             try:
-                await self._store.update_user(intent, expected_version=record.version)
+                await self._store.update_user(intent, expected_version=record.version, audit=event)
             except StoreConflict as exc:
                 raise UniquenessError(f"userName: {exc}") from exc
-            settled = intent if store_only else await self._carried_out(ctx, record, intent, profile, login)
-        await self._with.audit.record(ctx, _update_action(record.active, active), settled)
-        return user_resource(settled)
+            if event is not None:
+                self._with.audit.logged(event)
+                return user_resource(intent)
+            return user_resource(
+                await self._carried_out(ctx, record, intent, profile, login=login, action=action)
+            )
 
     async def _carried_out(
-        self, ctx: RequestContext, record: UserRecord, intent: UserRecord, profile: SonarProfile, login: str
+        self,
+        ctx: RequestContext,
+        record: UserRecord,
+        intent: UserRecord,
+        profile: SonarProfile,
+        *,
+        login: str,
+        action: str,
     ) -> UserRecord:
-        """SonarQube's account brought to the recorded intent, from its real state; the intent settled."""
+        """SonarQube's account brought to the recorded intent, from its real state; the intent settled and
+        audited as `action`."""
         async with sonar_errors():
             account = await self._account(ctx, record)
             ref = await self._converge(ctx, intent, account, profile, restore=not record.settled, login=login)
-        return await self._settled(intent, ref)
+        return await self._settled(ctx, intent, ref, action=action)
 
     async def _converge(
         self,
@@ -429,13 +439,18 @@ class UserService:
             await self._update_profile(ctx, ref, profile)
         return ref
 
-    async def _settled(self, record: UserRecord, ref: UserRef) -> UserRecord:
-        """The record marked settled, with the login and uuid SonarQube's account has now."""
+    async def _settled(
+        self, ctx: RequestContext, record: UserRecord, ref: UserRef, action: str
+    ) -> UserRecord:
+        """The record marked settled, with the login and uuid SonarQube's account has now, written with the
+        request's audit event (`action`) in one store transaction."""
         settled = replace(record, sonar_login=ref.login, sonar_id=ref.id or record.sonar_id, settled=True)
+        event = self._with.audit.event(ctx, action, settled)
         try:
-            await self._store.update_user(settled, expected_version=record.version)
+            await self._store.update_user(settled, expected_version=record.version, audit=event)
         except StoreConflict as exc:
             raise UniquenessError(f"userName: {exc}") from exc
+        self._with.audit.logged(event)
         return settled
 
     async def _reactivate(self, ctx: RequestContext, account: SonarUser, profile: SonarProfile) -> UserRef:

@@ -58,9 +58,12 @@ class StateStore(Protocol):
         """Add a user; `StoreConflict` if its scim_id, user_name, sonar_login or sonar_id is taken."""
         ...
 
-    async def update_user(self, record: UserRecord, *, expected_version: int) -> None:
-        """Replace the user with `record.scim_id`; `StoreConflict("version")` if the stored version differs,
-        `StoreConflict` as for insert on uniqueness, `StoreNotFound` if it does not exist."""
+    async def update_user(
+        self, record: UserRecord, *, expected_version: int, audit: AuditEvent | None = None
+    ) -> None:
+        """Replace the user with `record.scim_id`, and append `audit` in the same transaction (both or
+        neither); `StoreConflict("version")` if the stored version differs, `StoreConflict` as for insert on
+        uniqueness, `StoreNotFound` if it does not exist."""
         ...
 
     async def delete_user(self, scim_id: str) -> bool:
@@ -91,8 +94,10 @@ class StateStore(Protocol):
         scim_id, display_name, sonar_name or sonar_id is taken, `StoreNotFound` for an unknown user."""
         ...
 
-    async def update_group(self, record: GroupRecord, *, expected_version: int) -> None:
-        """Replace the group with `record.scim_id`; errors as for `update_user`."""
+    async def update_group(
+        self, record: GroupRecord, *, expected_version: int, audit: AuditEvent | None = None
+    ) -> None:
+        """Replace the group with `record.scim_id`, with `audit` as for `update_user`; errors as there."""
         ...
 
     async def delete_group(self, scim_id: str) -> bool:

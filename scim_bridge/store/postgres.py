@@ -220,6 +220,13 @@ _GROUPS: Final = _Table(**GROUPS.as_fields(), from_row=_group_from_row, params=_
 # -- small helpers -----------------------------------------------------------------------------------------
 
 
+async def _append_audit(db: Db, event: AuditEvent) -> None:
+    await db.execute(
+        f"INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",  # noqa: S608 - constant columns
+        *audit_values(event, _utc(event.at)),
+    )
+
+
 async def _refuse_taken(db: Db, table: _Table[RecordT], record: RecordT, *, updating: bool) -> None:
     """`StoreConflict` naming the first unique key that another row already holds."""
     params = table.params(record)
@@ -417,7 +424,9 @@ class PostgresStore:
             await _refuse_taken(db, table, record, updating=False)
             await db.execute(table.insert, *values)
 
-    async def _update(self, table: _Table[RecordT], record: RecordT, expected_version: int) -> None:
+    async def _update(
+        self, table: _Table[RecordT], record: RecordT, expected_version: int, audit: AuditEvent | None
+    ) -> None:
         values = table.values(record)
         async with self._transaction(f"update {table.resource_type}") as db:
             # The row lock makes the version check and the write one step for every replica: a concurrent
@@ -435,6 +444,8 @@ class PostgresStore:
             # Conditional on the version as well, so the guarantee is in the statement itself.
             if await db.fetchval(table.update, *values, expected_version) is None:
                 raise StoreConflict("version", f"the stored version is no longer {expected_version}")
+            if audit is not None:
+                await _append_audit(db, audit)
 
     async def _delete(self, table: _Table[Any], scim_id: str) -> bool:
         async with self._transaction(f"delete {table.resource_type}") as db:
@@ -478,8 +489,10 @@ class PostgresStore:
     async def insert_user(self, record: UserRecord) -> None:
         await self._insert(_USERS, record)
 
-    async def update_user(self, record: UserRecord, *, expected_version: int) -> None:
-        await self._update(_USERS, record, expected_version)
+    async def update_user(
+        self, record: UserRecord, *, expected_version: int, audit: AuditEvent | None = None
+    ) -> None:
+        await self._update(_USERS, record, expected_version, audit)
 
     async def delete_user(self, scim_id: str) -> bool:
         return await self._delete(_USERS, scim_id)
@@ -518,8 +531,10 @@ class PostgresStore:
                 ids,
             )
 
-    async def update_group(self, record: GroupRecord, *, expected_version: int) -> None:
-        await self._update(_GROUPS, record, expected_version)
+    async def update_group(
+        self, record: GroupRecord, *, expected_version: int, audit: AuditEvent | None = None
+    ) -> None:
+        await self._update(_GROUPS, record, expected_version, audit)
 
     async def delete_group(self, scim_id: str) -> bool:
         return await self._delete(_GROUPS, scim_id)
@@ -575,10 +590,7 @@ class PostgresStore:
     # -- audit and lifecycle -----------------------------------------------------------------------------
     async def append_audit(self, event: AuditEvent) -> None:
         async with self._transaction("append audit event") as db:
-            await db.execute(
-                f"INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",  # noqa: S608 - constant columns
-                *audit_values(event, _utc(event.at)),
-            )
+            await _append_audit(db, event)
 
     async def audit_trail(
         self,

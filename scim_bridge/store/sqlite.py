@@ -226,6 +226,13 @@ def _configure(db: sqlite3.Connection) -> None:
     db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
 
+def _append_audit(db: sqlite3.Connection, event: AuditEvent) -> None:
+    db.execute(
+        f"INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns
+        audit_values(event, _text_from_datetime(event.at)),
+    )
+
+
 def _conflict_from(exc: sqlite3.IntegrityError) -> StoreConflict | None:
     """The conflict a UNIQUE failure ("UNIQUE constraint failed: table.column") stands for."""
     if exc.sqlite_errorname not in {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}:
@@ -458,7 +465,9 @@ class SqliteStore:
 
         await self._run(f"insert {table.resource_type}", insert, write=True)
 
-    async def _update(self, table: _Table[RecordT], record: RecordT, expected_version: int) -> None:
+    async def _update(
+        self, table: _Table[RecordT], record: RecordT, expected_version: int, audit: AuditEvent | None
+    ) -> None:
         params = table.params(record)
 
         def update(db: sqlite3.Connection) -> None:
@@ -470,6 +479,8 @@ class SqliteStore:
                 raise StoreConflict("version", f"stored version is {rows[0][0]}, expected {expected_version}")
             _refuse_taken(db, table, params, updating=True)
             db.execute(table.update, params)
+            if audit is not None:
+                _append_audit(db, audit)
 
         await self._run(f"update {table.resource_type}", update, write=True)
 
@@ -514,8 +525,10 @@ class SqliteStore:
     async def insert_user(self, record: UserRecord) -> None:
         await self._insert(_USERS, record)
 
-    async def update_user(self, record: UserRecord, *, expected_version: int) -> None:
-        await self._update(_USERS, record, expected_version)
+    async def update_user(
+        self, record: UserRecord, *, expected_version: int, audit: AuditEvent | None = None
+    ) -> None:
+        await self._update(_USERS, record, expected_version, audit)
 
     async def delete_user(self, scim_id: str) -> bool:
         return await self._delete(_USERS, scim_id)
@@ -556,8 +569,10 @@ class SqliteStore:
 
         await self._run("insert Group", insert, write=True)
 
-    async def update_group(self, record: GroupRecord, *, expected_version: int) -> None:
-        await self._update(_GROUPS, record, expected_version)
+    async def update_group(
+        self, record: GroupRecord, *, expected_version: int, audit: AuditEvent | None = None
+    ) -> None:
+        await self._update(_GROUPS, record, expected_version, audit)
 
     async def delete_group(self, scim_id: str) -> bool:
         return await self._delete(_GROUPS, scim_id)
@@ -603,15 +618,7 @@ class SqliteStore:
 
     # -- audit and lifecycle -----------------------------------------------------------------------------
     async def append_audit(self, event: AuditEvent) -> None:
-        params = audit_values(event, _text_from_datetime(event.at))
-
-        def append(db: sqlite3.Connection) -> None:
-            db.execute(
-                f"INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns
-                params,
-            )
-
-        await self._run("append audit event", append, write=True)
+        await self._run("append audit event", lambda db: _append_audit(db, event), write=True)
 
     async def audit_trail(
         self,

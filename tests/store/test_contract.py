@@ -695,3 +695,22 @@ async def test_a_user_records_whether_sonarqube_is_settled(store: StateStore, ma
     settled = dataclasses.replace(alice, settled=True)
     await store.update_user(settled, expected_version=alice.version)
     assert await store.get_user("u-alice") == settled
+
+
+async def test_update_and_its_audit_event_are_one_write(
+    store: StateStore, make_user: MakeUser, make_group: MakeGroup, t0: datetime
+) -> None:
+    """An update's audit event is appended with it, and neither is kept when the update is refused."""
+    alice, dev = make_user("alice"), make_group("dev")
+    await store.insert_user(alice)
+    await store.insert_group(dev)
+    renamed = audit(t0, "u-alice", "user_updated")
+    members = audit(t0, "g-dev", "group_members_changed", resource_type="Group", sonar_key="dev")
+    await store.update_user(bump(alice, active=False), expected_version=1, audit=renamed)
+    await store.update_group(bump(dev, display_name="Devs"), expected_version=1, audit=members)
+    with pytest.raises(StoreConflict):
+        await store.update_user(bump(alice), expected_version=1, audit=audit(t0, "u-alice", "stale"))
+    with pytest.raises(StoreNotFound):
+        await store.update_group(make_group("ghost"), expected_version=1, audit=audit(t0, "g-ghost", "ghost"))
+    assert await store.audit_trail() == [members, renamed]  # newest first
+    assert bump(alice, active=False) == await store.get_user("u-alice")

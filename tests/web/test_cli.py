@@ -149,7 +149,8 @@ async def test_demo_prints_working_instructions(http: aiohttp.ClientSession) -> 
         headers = {"Authorization": f"Bearer {token[1]}"}
 
         async with http.get(query_url[1], headers=headers) as resp:
-            assert (resp.status, (await resp.json(content_type=None))["totalResults"]) == (200, 0)
+            first = await resp.json(content_type=None)
+            assert (resp.status, first.get("totalResults")) == (200, 0), first
         async with http.post(
             create[2], data=create[1], headers={**headers, "Content-Type": "application/scim+json"}
         ) as resp:
