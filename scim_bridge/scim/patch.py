@@ -7,6 +7,7 @@ sends one PATCH per member, several at once for one group, so a group PATCH is t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -35,6 +36,8 @@ from scim_bridge.scim.errors import (
     from_validation_error,
 )
 from scim_bridge.scim.resources import ENTRA_POLICY, GroupResource, UserResource, bound
+
+PATCH_OP_SCHEMA: Final = str(PatchOp.__schema__)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -100,6 +103,63 @@ class GroupPatchPlan:
 
 def plan_group_patch(body: Mapping[str, Any]) -> GroupPatchPlan:
     """Read a Group PATCH in either Entra dialect into a plan; every operation and member is checked first."""
+    return member_delta(body) or full_group_plan(body)
+
+
+def member_delta(body: Mapping[str, Any]) -> GroupPatchPlan | None:
+    """The plan of Entra's member change, read directly: one `add` or `remove` of `members` whose value is
+    a list of `{"value": "<id>"}` (with `"$ref": null` in Entra's default dialect), or one `remove` of
+    `members[value eq "<id>"]`. Entra sends one such PATCH per membership (docs/entra.md A12, A13), and
+    validating it as a scim2-models message cost a fifth of its CPU. None for any other body, which
+    `full_group_plan` reads; tests/scim/test_patch_groups.py holds both to the same plan."""
+    operations = body.get("Operations") if body.keys() == {"schemas", "Operations"} else None
+    if body.get("schemas") != [PATCH_OP_SCHEMA] or not isinstance(operations, list) or len(operations) != 1:
+        return None
+    operation = operations[0]
+    if not isinstance(operation, dict) or not isinstance(operation.get("op"), str):
+        return None
+    op = operation["op"].lower()
+    if op == "remove" and operation.keys() == {"op", "path"} and isinstance(operation["path"], str):
+        removed = _MEMBER_FILTER.fullmatch(operation["path"])
+        return None if removed is None else GroupPatchPlan(remove_members=(removed[1],))
+    if (
+        op not in {"add", "remove"}
+        or operation.keys() != {"op", "path", "value"}
+        or operation["path"] != "members"
+    ):
+        return None
+    member_ids = _plain_member_ids(operation["value"])
+    if member_ids is None:
+        return None
+    return (
+        GroupPatchPlan(add_members=member_ids) if op == "add" else GroupPatchPlan(remove_members=member_ids)
+    )
+
+
+# `members[value eq "<id>"]` with an id that needs no escape and is not blank.
+_MEMBER_FILTER: Final = re.compile(
+    r'members\[value eq "([^"\\\x00-\x1f\x7f]*[^"\\\s][^"\\\x00-\x1f\x7f]*)"\]'
+)
+
+
+def _plain_member_ids(value: Any) -> tuple[str, ...] | None:
+    """The distinct ids of a list of `{"value": "<id>"}` (`"$ref": null` allowed), in order; None if the
+    value is anything else."""
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_MEMBERS:
+        return None
+    member_ids: dict[str, None] = {}  # an ordered set: the client's order is kept
+    for entry in value:
+        if not isinstance(entry, dict) or not {"value"} <= entry.keys() <= {"value", "$ref"}:
+            return None
+        member_id = entry["value"]
+        if entry.get("$ref") is not None or not isinstance(member_id, str) or not member_id.strip():
+            return None
+        member_ids[member_id] = None
+    return tuple(member_ids)
+
+
+def full_group_plan(body: Mapping[str, Any]) -> GroupPatchPlan:
+    """Any Group PATCH read in full: validated by scim2-models, then folded one operation at a time."""
     patch = _parse(body, GroupResource)
     planner = _GroupPlanner()
     for index, operation in enumerate(patch.operations or []):

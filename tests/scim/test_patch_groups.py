@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scim_bridge.scim.errors import (
     InvalidFilterError,
@@ -14,7 +16,14 @@ from scim_bridge.scim.errors import (
     PayloadTooLargeError,
     ScimError,
 )
-from scim_bridge.scim.patch import MAX_MEMBERS, MAX_OPERATIONS, GroupPatchPlan, plan_group_patch
+from scim_bridge.scim.patch import (
+    MAX_MEMBERS,
+    MAX_OPERATIONS,
+    GroupPatchPlan,
+    full_group_plan,
+    member_delta,
+    plan_group_patch,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -363,3 +372,57 @@ def test_more_members_than_max_members_are_refused_with_413(operations: list[dic
 def test_members_after_applies_the_plan(plan: GroupPatchPlan, current: set[str], expected: set[str]) -> None:
     """`members_after` is what the group holds once the plan is applied to `current`."""
     assert plan.members_after(current) == expected
+
+
+_MEMBER_ENTRIES = st.one_of(
+    st.fixed_dictionaries({"value": st.sampled_from(["u-1", "u-2", " u-3 ", "", "  ", "ü-4"])}),
+    st.fixed_dictionaries({"value": st.sampled_from(["u-1", "u-2"]), "display": st.just("Adele")}),
+    st.fixed_dictionaries({"value": st.sampled_from(["u-1", "u-2"]), "$ref": st.sampled_from([None, "x"])}),
+    st.fixed_dictionaries({"value": st.one_of(st.none(), st.integers(), st.just(["u-1"]))}),
+    st.just("u-1"),
+)
+_OPS = st.sampled_from(["Add", "add", "ADD", "Remove", "remove", "Replace"])
+_MEMBER_OPERATIONS = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "op": _OPS,
+            "path": st.sampled_from(["members", "Members", "displayName"]),
+            "value": st.one_of(st.lists(_MEMBER_ENTRIES, max_size=4), st.just({"value": "u-1"})),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "op": _OPS,
+            "path": st.builds(
+                'members[value eq "{}"]'.format, st.sampled_from(["u-1", " ", "", "a b", "ü", '\\"'])
+            ),
+        }
+    ),
+)
+
+
+@given(st.lists(_MEMBER_OPERATIONS, min_size=1, max_size=2))
+def test_member_delta_read_directly_is_the_full_reading(operations: list[dict[str, Any]]) -> None:
+    """Entra's member change read without scim2-models gives the plan the full reading gives, or is left
+    to it; whatever the full reading refuses, the direct one leaves to it."""
+    body = _body(*operations)
+    direct = member_delta(body)
+    if direct is None:
+        return
+    assert direct == full_group_plan(body)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "entra/a12-add-member-default",
+        "entra/a12-add-member-flag",
+        "entra/a13-remove-member-default",
+        "entra/a13-remove-member-flag",
+    ],
+)
+def test_entras_member_changes_are_read_directly(load_payload: PayloadLoader, payload: str) -> None:
+    """A12-A13: Entra's member changes, in both dialects, take the direct reading, to the same plan."""
+    body = load_payload(payload)
+    assert member_delta(body) == full_group_plan(body)
+    assert member_delta(body) is not None
