@@ -7,7 +7,7 @@ SonarQube endpoint templates, HTTP statuses and methods, store operation names â
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -23,6 +23,7 @@ class Metrics:
         """`service_token`: the bridge calls SonarQube with its own token (auth static), whose validity is
         then a gauge."""
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
         scim_labels = ("resource", "method")
         self.scim_requests = Counter(
             "scim_bridge_scim_requests",
@@ -99,9 +100,20 @@ class Metrics:
         )
 
     # -- observations the layers below report ----------------------------------------------------------
+    def _labelled(self, metric: Any, *values: str) -> Any:
+        """`metric.labels(*values)`, looked up once per label set: prometheus-client's own look-up takes a
+        lock and builds tuples on every call, which showed in the profiles (docs/performance.md). The label
+        sets are few (endpoints, methods, statuses, store operations)."""
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def sonarqube_attempt(self, endpoint: str, method: str, status: int | None, seconds: float) -> None:
-        self.sonar_calls.labels(endpoint, method, NO_ANSWER if status is None else str(status)).inc()
-        self.sonar_seconds.labels(endpoint, method).observe(seconds)
+        answer = NO_ANSWER if status is None else str(status)
+        self._labelled(self.sonar_calls, endpoint, method, answer).inc()
+        self._labelled(self.sonar_seconds, endpoint, method).observe(seconds)
 
     def sonarqube_retry(self, endpoint: str, cause: str) -> None:
         self.sonar_retries.labels(endpoint, cause).inc()
@@ -113,15 +125,15 @@ class Metrics:
             self.sonar_info.labels(version, dialect).set(1)
 
     def store_operation(self, operation: str, seconds: float) -> None:
-        self.store_seconds.labels(operation).observe(seconds)
+        self._labelled(self.store_seconds, operation).observe(seconds)
 
     def proxy_answer(self, status: int, seconds: float) -> None:
-        self.proxy_requests.labels(str(status)).inc()
+        self._labelled(self.proxy_requests, str(status)).inc()
         self.proxy_seconds.observe(seconds)
 
     def scim_answer(self, resource: str, method: str, status: int, seconds: float) -> None:
-        self.scim_requests.labels(resource, method, str(status)).inc()
-        self.scim_seconds.labels(resource, method).observe(seconds)
+        self._labelled(self.scim_requests, resource, method, str(status)).inc()
+        self._labelled(self.scim_seconds, resource, method).observe(seconds)
 
     def exposition(self) -> bytes:
         """The text exposition format Prometheus scrapes."""

@@ -323,21 +323,23 @@ class UserService:
         async with self._held(scim_id, if_match) as record:
             current = user_resource(record)
             resource = current.resource()
-            if not apply_user_patch(resource, patch) and record.settled:  # applies in place
+            stored = sonar_profile(resource)  # read before the PATCH changes the model in place
+            if not apply_user_patch(resource, patch) and record.settled:
                 return current
-            return await self._update(ctx, record, resource)
+            return await self._update(ctx, record, resource, stored=stored)
 
     async def replace(
         self, ctx: RequestContext, scim_id: str, resource: UserResource, *, if_match: IfMatch | None
     ) -> Representation[UserResource]:
         async with self._held(scim_id, if_match) as record:
-            return await self._update(ctx, record, resource)
+            return await self._update(ctx, record, resource, stored=_stored_profile(record))
 
     async def _update(
-        self, ctx: RequestContext, record: UserRecord, wanted: UserResource
+        self, ctx: RequestContext, record: UserRecord, wanted: UserResource, *, stored: SonarProfile
     ) -> Representation[UserResource]:
         """Record what Entra wants (not settled), bring SonarQube's account there, record it settled; a
-        change of nothing SonarQube holds is recorded settled at once."""
+        change of nothing SonarQube holds (`stored`: what it holds of `record`) is recorded settled at
+        once."""
         user_name = str(wanted.user_name)
         profile = sonar_profile(wanted)
         # `active` removed (RFC 7644 §3.5.2.2: unassigned) leaves the account as it is.
@@ -356,7 +358,7 @@ class UserService:
                 record.settled
                 and not renamed
                 and active == record.active
-                and profile == _stored_profile(record)
+                and profile == stored
             )
             intent = replace(
                 record,
