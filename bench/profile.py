@@ -4,6 +4,7 @@ innermost frame is charged to a component (scim2-models and pydantic, the store,
     python -m bench.profile get   --requests 3000 --out get.txt     # userName filter GETs (a match)
     python -m bench.profile patch --requests 3000 --out patch.txt   # user PATCHes (replace displayName)
     python -m bench.profile member --requests 3000 --out member.txt # group PATCHes adding one member each
+    python -m bench.profile create --requests 3000 --out create.txt # user POSTs (new users)
     python -m bench.profile shares get.txt                          # the table again, from a saved profile
 
 py-spy (a dev dependency) attaches to a running process with ptrace: as root, or with
@@ -111,7 +112,9 @@ async def profile(kind: str, requests: int, users: int, out: Path) -> dict[str, 
             "create user", [Request("POST", "/Users", user_body(i)) for i in range(users)]
         )
         made = [(user["id"], user["userName"]) for user in created if user]
-        if kind == "get":
+        if kind == "create":
+            work = [Request("POST", "/Users", user_body(users + i)) for i in range(requests + 50)]
+        elif kind == "get":
             work = [Request("GET", filter_path("Users", "userName", name)) for _, name in made]
         elif kind == "member":
             groups = await driver.phase(
@@ -140,7 +143,7 @@ async def profile(kind: str, requests: int, users: int, out: Path) -> dict[str, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("kind", choices=("get", "patch", "member", "shares"))
+    parser.add_argument("kind", choices=("get", "patch", "member", "create", "shares"))
     parser.add_argument("file", nargs="?", type=Path, help="for `shares`: a saved raw profile")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--users", type=int, default=200)

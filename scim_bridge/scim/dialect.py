@@ -36,8 +36,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import lru_cache
 from inspect import isclass
-from typing import Any
+from typing import Any, Final
 
 from scim2_models import BaseModel, InvalidPathException, Path, Resource
 from scim2_models.path import (
@@ -54,6 +55,9 @@ from scim2_models.path import (
 from scim_bridge.scim.resources import bound
 
 ResourceModel = type[Resource[Any]]
+PATHS_REMEMBERED: Final = 1024
+"""Attribute paths whose reading (qualified name, binding) is kept: resolving a path through scim2-models
+on every request showed in the profiles (docs/performance.md). Bounded, since clients choose the paths."""
 
 
 def normalize_resource(body: Mapping[str, Any], model: ResourceModel) -> dict[str, Any]:
@@ -90,6 +94,7 @@ def normalize_filter(node: FilterNode, model: ResourceModel) -> FilterNode:
     return node
 
 
+@lru_cache(maxsize=PATHS_REMEMBERED)
 def qualify_path(path: str, model: ResourceModel) -> str:
     """Give an attribute only an extension declares its URN (`manager` -> `urn:...:User:manager`)."""
     for urn in model.get_extension_models():
@@ -183,6 +188,7 @@ def _compared_by_value(attr_path: AttrPath, model: ResourceModel) -> AttrPath:
     return attr_path
 
 
+@lru_cache(maxsize=PATHS_REMEMBERED)
 def _binding(model: ResourceModel, path: str) -> AttributeBinding | None:
     try:
         return bound(Path, model)(path).resolve()  # type: ignore[no-any-return]
@@ -190,11 +196,13 @@ def _binding(model: ResourceModel, path: str) -> AttributeBinding | None:
         return None  # scim2-models reports the syntax error when it reads the message
 
 
+@lru_cache(maxsize=PATHS_REMEMBERED)
 def _extension_model(model: ResourceModel, name: str) -> type[BaseModel] | None:
     extensions = model.get_extension_models()
     return next((ext for urn, ext in extensions.items() if urn.lower() == name.lower()), None)
 
 
+@lru_cache(maxsize=PATHS_REMEMBERED)
 def _is_filtered(model: ResourceModel, path: str) -> bool:
     return bound(Path, model)(path).value_filter is not None
 
