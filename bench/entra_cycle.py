@@ -139,11 +139,11 @@ def emulator_command(port: int, scale: Scale) -> list[str]:
     ]
 
 
-def bridge_command(port: int, admin_port: int, sonar: str, store: Path) -> list[str]:
+def bridge_command(port: int, admin_port: int, sonar: str, store: str) -> list[str]:
     return [
         *(sys.executable, "-m", "scim_bridge", "--log-level", "warning", "serve"),
         *("--port", str(port), "--admin-port", str(admin_port), "--sonar-url", sonar),
-        *("--store", f"sqlite:///{store}"),
+        *("--store", store),
     ]
 
 
@@ -157,20 +157,27 @@ class Target:
     token: str
     pid: int
     sonar: str | None = None
+    sonar_pid: int | None = None
 
 
 @contextlib.asynccontextmanager
-async def bridge_and_emulator(http: aiohttp.ClientSession, scale: Scale) -> AsyncIterator[Target]:
+async def bridge_and_emulator(
+    http: aiohttp.ClientSession, scale: Scale, store: str | None = None
+) -> AsyncIterator[Target]:
+    """The emulator, and the bridge in front of it on `store` (a store URL; a new SQLite file if None)."""
     sonar_port, port, admin_port = free_port(), free_port(), free_port()
     sonar = f"http://127.0.0.1:{sonar_port}"
     with tempfile.TemporaryDirectory(prefix="entra-cycle-") as state:
-        async with processes(emulator_command(sonar_port, scale)):
+        store = store or f"sqlite:///{Path(state) / 's.db'}"
+        async with processes(emulator_command(sonar_port, scale)) as (emulator,):
             await wait_for(http, f"{sonar}/api/server/version", ok=lambda s: s == 200, what="the emulator")
-            async with processes(bridge_command(port, admin_port, sonar, Path(state) / "s.db")) as (bridge,):
+            async with processes(bridge_command(port, admin_port, sonar, store)) as (bridge,):
                 await wait_for(
                     http, f"http://127.0.0.1:{admin_port}/readyz", ok=lambda s: s == 200, what="the bridge"
                 )
-                yield Target("scim-bridge", f"http://127.0.0.1:{port}{SCIM}", TOKEN, bridge.pid, sonar)
+                yield Target(
+                    "scim-bridge", f"http://127.0.0.1:{port}{SCIM}", TOKEN, bridge.pid, sonar, emulator.pid
+                )
 
 
 # --- Entra's requests ----------------------------------------------------------------------------
@@ -464,7 +471,9 @@ class Driver:
 # --- the report ----------------------------------------------------------------------------------
 
 
-def report(driver: Driver, wall_s: float) -> dict[str, Any]:
+def report(driver: Driver, wall_s: float, others_cpu_s: dict[str, float] | None = None) -> dict[str, Any]:
+    """The cycle's figures; `others_cpu_s`: the CPU seconds the other processes on the machine (the
+    emulator, this driver) spent over the cycle, to show how busy the machine was."""
     s = driver.scale
     phases = driver.phases
     calls = sum(p.sonar_calls for p in phases)
@@ -487,6 +496,8 @@ def report(driver: Driver, wall_s: float) -> dict[str, Any]:
         "conflicts": sum(p.conflicts for p in phases),
         "error_samples": [f"{p.kind} ({len(p.errors)}x): {p.errors[0]}" for p in phases if p.errors],
         "kinds": {p.kind: p.summary(s.latency_ms) for p in phases},
+        "others_cpu_s": {name: round(seconds, 3) for name, seconds in (others_cpu_s or {}).items()},
+        "cores": os.cpu_count(),
     }
 
 
@@ -514,21 +525,58 @@ def render(result: dict[str, Any]) -> str:
         f"CPU is read from /proc in {1000 / os.sysconf('SC_CLK_TCK'):.0f} ms ticks: kinds with few requests "
         "are coarse; the probe also pays the first request's warm-up and token check."
     )
+    if result["others_cpu_s"]:
+        others = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result["others_cpu_s"].items())
+        busy = (result["cpu_s"] + sum(result["others_cpu_s"].values())) / (result["wall_s"] * result["cores"])
+        lines.append(
+            f"CPU of the other processes: {others}; the machine's {result['cores']} cores {busy:.0%} busy"
+        )
     lines += [f"error: {e}" for e in result["error_samples"]]
     return "\n".join(lines)
 
 
-async def run(scale: Scale) -> dict[str, Any]:
+async def run(scale: Scale, store: str) -> dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=120)
     connector = aiohttp.TCPConnector(limit=scale.concurrency * 2 + 4)
     async with (
+        bench_store(store) as store_url,
         aiohttp.ClientSession(timeout=timeout, connector=connector) as http,
-        bridge_and_emulator(http, scale) as target,
+        bridge_and_emulator(http, scale, store_url) as target,
     ):
         driver = Driver(http, target, scale)
+        assert target.sonar_pid is not None
+        emulator_before, driver_before = cpu_seconds(target.sonar_pid), time.process_time()
         started = time.perf_counter()
         await driver.cycle()
-        return report(driver, time.perf_counter() - started)
+        wall = time.perf_counter() - started
+        others = {
+            "emulator": cpu_seconds(target.sonar_pid) - emulator_before,
+            "driver": time.process_time() - driver_before,
+        }
+        return {**report(driver, wall, others), "store": store}
+
+
+@contextlib.asynccontextmanager
+async def bench_store(kind: str) -> AsyncIterator[str | None]:
+    """The store URL for `kind`: None (a new SQLite file per bridge) for sqlite; for postgres, a database on
+    a throw-away PostgreSQL server started here, as the test suite starts one (tests/postgres_server.py)."""
+    if kind == "sqlite":
+        yield None
+        return
+    import asyncpg  # noqa: PLC0415 - only a PostgreSQL run needs it
+
+    from tests.postgres_server import INSTALL_HINT, find_bindir, running_server  # noqa: PLC0415 - as above
+
+    bindir = find_bindir()
+    if bindir is None:
+        raise SystemExit(INSTALL_HINT)
+    with running_server(bindir) as server:
+        admin = await asyncpg.connect(server.url("postgres"))
+        try:
+            await admin.execute("CREATE DATABASE bench")
+        finally:
+            await admin.close()
+        yield server.url("bench")
 
 
 def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
@@ -546,6 +594,15 @@ def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
         "--managers", type=float, default=SMALL.managers, help="share of users with a manager"
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+
+
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the bridge's state store (postgres: a throw-away server, needs PostgreSQL's binaries)",
+    )
 
 
 def scale_of(args: argparse.Namespace) -> Scale:
@@ -566,9 +623,10 @@ def scale_of(args: argparse.Namespace) -> Scale:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.entra_cycle", description=__doc__)
     add_scale_arguments(parser)
+    add_store_argument(parser)
     args = parser.parse_args(argv)
     try:
-        result = asyncio.run(run(scale_of(args)))
+        result = asyncio.run(run(scale_of(args), args.store))
     except KeyboardInterrupt:  # the servers were stopped on the way out; no traceback for a Ctrl-C
         return 130
     print(render(result))
