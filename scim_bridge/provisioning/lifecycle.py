@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from scim_bridge.provisioning.locks import id_key
 from scim_bridge.scim.errors import NotFoundError
@@ -114,15 +114,53 @@ async def selected_page(
     """The page `startIndex`/`count` ask for of the resources (made from `items`) that `residual` (the part
     of the filter a look-up did not answer) selects, and the total count. Long evaluations let other
     requests in every `YIELD_EVERY` items: a filter over every user must not stall the service."""
-    found: list[Representation[ResourceT]] = []
-    for index, item in enumerate(items, start=1):
-        resource = to_resource(item)
-        if residual is None or matches(residual, resource.resource()):
-            found.append(resource)
-        if index % YIELD_EVERY == 0:
-            await asyncio.sleep(0)
-    start = params.start_index - 1
-    return found[start : start + params.count], len(found)
+    page = _Page[ResourceT](params)
+    await page.offer(items, to_resource, residual)
+    return page.items, page.total
+
+
+async def selected_from_listing(
+    listing: Callable[..., Awaitable[tuple[list[ItemT], int]]],
+    to_resource: Callable[[ItemT], Representation[ResourceT]],
+    selection: ScimFilter[Any] | None,
+    params: SearchParams,
+) -> tuple[list[Representation[ResourceT]], int]:
+    """As `selected_page`, over every record of a paged store listing (`list_users`), read LISTING_CHUNK
+    records at a time: only the page asked for is kept, so the memory a filter takes does not grow with
+    the number of users (docs/performance.md)."""
+    page = _Page[ResourceT](params)
+    offset = 0
+    while True:
+        chunk, total = await listing(offset=offset, limit=LISTING_CHUNK)
+        await page.offer(chunk, to_resource, selection)
+        offset += len(chunk)
+        if not chunk or offset >= total:
+            return page.items, page.total
+
+
+class _Page(Generic[ResourceT]):
+    """The resources of one page of a selection, and how many the whole selection holds."""
+
+    def __init__(self, params: SearchParams) -> None:
+        self._start = params.start_index - 1
+        self._end = self._start + params.count
+        self.items: list[Representation[ResourceT]] = []
+        self.total = 0
+
+    async def offer(
+        self,
+        items: Iterable[ItemT],
+        to_resource: Callable[[ItemT], Representation[ResourceT]],
+        selection: ScimFilter[Any] | None,
+    ) -> None:
+        for index, item in enumerate(items, start=1):
+            resource = to_resource(item)
+            if selection is None or matches(selection, resource.resource()):
+                if self._start <= self.total < self._end:
+                    self.items.append(resource)
+                self.total += 1
+            if index % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
 
 
 async def every_record(page: Callable[..., Awaitable[tuple[list[RecordT], int]]]) -> list[RecordT]:

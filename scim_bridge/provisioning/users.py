@@ -191,9 +191,10 @@ class UserService:
         if lookup is not None and lookup.attribute == "emails.value":
             # Candidates from the store's e-mail look-up; the whole filter decides (type, case).
             records = await self._store.find_users_by_email(lookup.value)
-        else:
-            records = await lifecycle.every_record(self._store.list_users)
-        return await lifecycle.selected_page(records, user_resource, params.filter, params)
+            return await lifecycle.selected_page(records, user_resource, params.filter, params)
+        return await lifecycle.selected_from_listing(
+            self._store.list_users, user_resource, params.filter, params
+        )
 
     async def _look_up(self, ctx: RequestContext, lookup: Lookup) -> list[Representation[UserResource]]:
         match lookup.attribute:
@@ -354,12 +355,7 @@ class UserService:
             if renamed:
                 await self._check_free(record, user_name, login)
             # Nothing SonarQube holds changes (a manager, a department): the store alone, no call.
-            store_only = (
-                record.settled
-                and not renamed
-                and active == record.active
-                and profile == stored
-            )
+            store_only = record.settled and not renamed and active == record.active and profile == stored
             intent = replace(
                 record,
                 user_name=user_name,
