@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.entra_cycle --small
 	$(BIN)/python -m bench.relay_floor --small
 	$(BIN)/python -m bench.peer_compare --small
+	$(BIN)/python -m bench.store_scale --small
 
 # The long reliability runs of docs/reliability.md (about 9 minutes): every scenario at 300 users, 30 groups
 # and 1 500 memberships, and 3 200 generated bad requests per fuzz test.

@@ -77,6 +77,9 @@ class Directory:
         self._membership_by_pair: dict[tuple[str, str], str] = {}
         self._groups_of_user: defaultdict[str, set[str]] = defaultdict(set)
         self._members_of_group: defaultdict[str, set[str]] = defaultdict(set)
+        # Indexes SonarQube's database has too: searches by identity stay fast with many users (bench/).
+        self._users_by_external_login: defaultdict[str, set[str]] = defaultdict(set)
+        self._users_by_identity: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
         self._populate(seed)
 
     def restart_as(self, profile: Profile) -> None:
@@ -129,6 +132,9 @@ class Directory:
         user = self.user_by_login(login)
         return user if user is not None and user.active else None
 
+    def users_by_external_login(self, external_login: str) -> list[User]:
+        return [self.users[uuid_] for uuid_ in self._users_by_external_login.get(external_login, set())]
+
     def group_by_name(self, name: str) -> Group | None:
         """Exact, case-sensitive (PostgreSQL collation)."""
         uuid_ = self._group_by_name.get(name)
@@ -146,6 +152,14 @@ class Directory:
 
     def is_member(self, group: Group, user: User) -> bool:
         return (group.uuid, user.uuid) in self._membership_by_pair
+
+    def memberships_of_user(self, user_uuid: str) -> list[Membership]:
+        pairs = ((group_uuid, user_uuid) for group_uuid in self._groups_of_user.get(user_uuid, set()))
+        return [self.memberships[self._membership_by_pair[pair]] for pair in pairs]
+
+    def memberships_of_group(self, group_uuid: str) -> list[Membership]:
+        pairs = ((group_uuid, user_uuid) for user_uuid in self._members_of_group.get(group_uuid, set()))
+        return [self.memberships[self._membership_by_pair[pair]] for pair in pairs]
 
     def membership_of(self, group: Group, user: User) -> Membership | None:
         uuid_ = self._membership_by_pair.get((group.uuid, user.uuid))
@@ -396,11 +410,7 @@ class Directory:
         return valid
 
     def _check_identity_unique(self, external_id: str, provider: str, own_uuid: str | None) -> None:
-        identity = (external_id, provider)
-        if any(
-            u.uuid != own_uuid and (u.external_id, u.external_provider) == identity
-            for u in self.users.values()
-        ):
+        if self._users_by_identity.get((external_id, provider), set()) - {own_uuid}:
             message = (
                 f"A user with provider id '{external_id}' and identity provider '{provider}' already exists"
             )
@@ -546,10 +556,15 @@ class Directory:
     def _store_user(self, user: User) -> User:
         self.users[user.uuid] = user
         self._user_by_login[user.login] = user.uuid
+        self._users_by_external_login[user.external_login].add(user.uuid)
+        self._users_by_identity[user.external_id, user.external_provider].add(user.uuid)
         return user
 
     def _replace_user(self, old: User, new: User) -> None:
+        """`new` in place of `old` (same uuid): stored users are only ever changed through this."""
         del self._user_by_login[old.login]
+        self._users_by_external_login[old.external_login].discard(old.uuid)
+        self._users_by_identity[old.external_id, old.external_provider].discard(old.uuid)
         self._store_user(new)
 
     def _add_group(self, group: Group) -> Group:

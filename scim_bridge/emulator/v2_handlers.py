@@ -75,9 +75,14 @@ def search_users(call: V2Call) -> web.Response:
     dates = {name: _date(call.query[name]) for name in _USER_DATE_FILTERS}
     _check_not_managed(call)
     members = _member_uuids(call)
-    found = queries.by_login(
-        [user for user in call.directory.users.values() if _selected(call, user, dates, members)]
+    external_login = call.query["externalIdentity"]
+    # Narrowed by an index first where the filter allows, as SonarQube's database does.
+    candidates = (
+        call.directory.users.values()
+        if external_login is None
+        else call.directory.users_by_external_login(external_login)
     )
+    found = queries.by_login([user for user in candidates if _selected(call, user, dates, members)])
     return _page(
         call,
         found,
@@ -239,12 +244,14 @@ def search_memberships(call: V2Call) -> web.Response:
     call.require_admin()
     user_id, group_id = call.query["userId"], call.query["groupId"]
     directory = call.directory
+    if user_id is not None:
+        candidates = directory.memberships_of_user(user_id)
+    elif group_id is not None:
+        candidates = directory.memberships_of_group(group_id)
+    else:
+        candidates = list(directory.memberships.values())
     found = sorted(
-        (
-            membership
-            for membership in directory.memberships.values()
-            if user_id in {None, membership.user_uuid} and group_id in {None, membership.group_uuid}
-        ),
+        (membership for membership in candidates if group_id in {None, membership.group_uuid}),
         key=lambda m: (directory.groups[m.group_uuid].name, directory.users[m.user_uuid].login),
     )
     return _page(call, found, views.v2_membership, "groupMemberships")
