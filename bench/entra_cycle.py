@@ -158,6 +158,8 @@ class Target:
     pid: int
     sonar: str | None = None
     sonar_pid: int | None = None
+    admin: str | None = None
+    """The bridge's admin listener, for its /metrics."""
 
 
 @contextlib.asynccontextmanager
@@ -176,7 +178,13 @@ async def bridge_and_emulator(
                     http, f"http://127.0.0.1:{admin_port}/readyz", ok=lambda s: s == 200, what="the bridge"
                 )
                 yield Target(
-                    "scim-bridge", f"http://127.0.0.1:{port}{SCIM}", TOKEN, bridge.pid, sonar, emulator.pid
+                    "scim-bridge",
+                    f"http://127.0.0.1:{port}{SCIM}",
+                    TOKEN,
+                    bridge.pid,
+                    sonar,
+                    emulator.pid,
+                    f"http://127.0.0.1:{admin_port}",
                 )
 
 
@@ -525,6 +533,14 @@ def render(result: dict[str, Any]) -> str:
         f"CPU is read from /proc in {1000 / os.sysconf('SC_CLK_TCK'):.0f} ms ticks: kinds with few requests "
         "are coarse; the probe also pays the first request's warm-up and token check."
     )
+    for name, what in (("store_seconds", "store operations"), ("sonarqube_seconds", "SonarQube calls")):
+        waits = sorted(result.get(name, {}).items(), key=lambda item: -item[1]["seconds"])
+        shown = ", ".join(
+            f"{label} {v['count']:.0f}x {v['seconds'] * 1000 / max(v['count'], 1):.1f} ms"
+            for label, v in waits[:6]
+        )
+        if shown:
+            lines.append(f"{what} as the bridge timed them (count, mean): {shown}")
     if result["others_cpu_s"]:
         others = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result["others_cpu_s"].items())
         busy = (result["cpu_s"] + sum(result["others_cpu_s"].values())) / (result["wall_s"] * result["cores"])
@@ -553,7 +569,35 @@ async def run(scale: Scale, store: str) -> dict[str, Any]:
             "emulator": cpu_seconds(target.sonar_pid) - emulator_before,
             "driver": time.process_time() - driver_before,
         }
-        return {**report(driver, wall, others), "store": store}
+        return {**report(driver, wall, others), "store": store, **await bridge_timings(driver)}
+
+
+# A histogram's sum and count in Prometheus' text format: `<name>_sum{<first label>="<value>",...} 1.5`.
+TIMINGS = {
+    "store_seconds": re.compile(
+        r'scim_bridge_store_operation_seconds_(sum|count)\{operation="([^"]+)"\} (\S+)'
+    ),
+    "sonarqube_seconds": re.compile(
+        r'scim_bridge_sonarqube_call_seconds_(sum|count)\{endpoint="([^"]+)",method="[^"]+"\} (\S+)'
+    ),
+}
+
+
+async def bridge_timings(driver: Driver) -> dict[str, dict[str, dict[str, float]]]:
+    """From the bridge's /metrics, per store operation and per SonarQube endpoint: how many, and the seconds
+    they took in all, as the bridge saw them. Time a request spends waiting shows here, not as CPU."""
+    assert driver.target.admin is not None
+    async with driver.http.get(f"{driver.target.admin}/metrics") as resp:
+        text = await resp.text()
+    timings = {}
+    for name, pattern in TIMINGS.items():
+        found: defaultdict[str, dict[str, float]] = defaultdict(lambda: {"sum": 0.0, "count": 0.0})
+        for kind, label, value in pattern.findall(text):
+            found[label][kind] += float(value)
+        timings[name] = {
+            label: {"count": v["count"], "seconds": round(v["sum"], 2)} for label, v in sorted(found.items())
+        }
+    return timings
 
 
 @contextlib.asynccontextmanager

@@ -311,7 +311,9 @@ class GroupService:
     async def _add_member(ctx: RequestContext, group: GroupRef, user: UserRef) -> None:
         """Add in SonarQube; a user SonarQube finds deactivated (a disable or re-enable of it in flight, or
         a deactivation in SonarQube's UI) gets the membership from the store at its reactivation, or from
-        `reconcile`: not an error of this group's request."""
+        `reconcile`: not an error of this group's request. A user active again by the time it is looked
+        at was reactivated in between: the add is made again, and only a second refusal is an error (then
+        it is the group SonarQube does not know)."""
         try:
             await ctx.sonar.add_member(group, user)
         except NotFound:
@@ -321,7 +323,7 @@ class GroupService:
                 else await ctx.sonar.find_user(user.login, active=True)
             )
             if account is not None and account.active:
-                raise  # the user is there and active: it is the group SonarQube does not know
+                await ctx.sonar.add_member(group, account.ref)
 
     # -- delete ------------------------------------------------------------------------------------------
     async def delete(self, ctx: RequestContext, scim_id: str, *, if_match: IfMatch | None) -> None:

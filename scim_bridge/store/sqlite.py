@@ -191,13 +191,18 @@ _GROUPS: Final = _Table(**GROUPS.as_fields(), from_row=_group_from_row, params=_
 def _refuse_taken(
     db: sqlite3.Connection, table: _Table[Any], params: Mapping[str, Any], *, updating: bool
 ) -> None:
-    """`StoreConflict` naming the first unique key that another row already holds."""
+    """`StoreConflict` naming the first unique key (in `table.unique` order) that another row already holds.
+    One statement for all the keys: each statement of a write gives the GIL back and waits for it again,
+    which costs most when the event loop is busy (docs/performance.md)."""
+    keys = [(field, column) for field, column in table.unique if params[column] is not None]
+    taken = ", ".join(f"MAX({column} = ?)" for _, column in keys)
+    either = " OR ".join(f"{column} = ?" for _, column in keys)
+    values = [params[column] for _, column in keys]
     this_row = params["scim_id"] if updating else None
-    for field, column in table.unique:
-        if params[column] is None:
-            continue
-        sql = f"SELECT 1 FROM {table.name} WHERE {column} = ? AND scim_id IS NOT ?"  # noqa: S608 - constants
-        if db.execute(sql, (params[column], this_row)).fetchall():
+    sql = f"SELECT {taken} FROM {table.name} WHERE ({either}) AND scim_id IS NOT ?"  # noqa: S608 - constants
+    held = db.execute(sql, (*values, *values, this_row)).fetchone()
+    for (field, _), hit in zip(keys, held, strict=True):
+        if hit:
             raise StoreConflict(field, f"{field} is already taken")
 
 

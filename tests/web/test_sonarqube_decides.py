@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
+from scim_bridge.sonarqube.v1 import V1Client
+from scim_bridge.sonarqube.v2 import V2Client
 from scim_bridge.store import StoreError
 from tests.support import ONE_PROFILE_PER_API, PATCH_OP_SCHEMA, V1_PROFILE
 from tests.web.entra import (
@@ -262,6 +264,41 @@ async def test_a_member_added_during_its_reactivation_is_not_a_404(
 
     account = await sonar_user(bridge, user["userName"])
     assert {"Sonar Developers", "Sonar Testers"} <= await sonar_groups_of(bridge, account["login"])
+
+
+async def test_a_member_added_while_sonarqube_reactivates_the_user_is_added(
+    bridge_factory: BridgeFactory, profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member add that SonarQube refuses because the user is deactivated, while the user is reactivated
+    in between (a re-enable landing at that moment), is 204 and the membership is made: not a 404, and not
+    left to a restore that has already run."""
+    bridge = await bridge_factory(profile)
+    user = await create_user(bridge)
+    group = await create_group(bridge)
+    login = (await sonar_user(bridge, user["userName"]))["login"]
+    reply = await bridge.sonar.post("api/users/deactivate", {"login": login})
+    assert reply.status == 200, reply
+    reactivated: list[str] = []
+
+    def reactivating_first(look_up: Any) -> Any:
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not reactivated:  # SonarQube reactivates the account just before the bridge looks at it
+                made = await bridge.sonar.post(
+                    "api/users/create", {"login": login, "name": "A", "local": "false"}
+                )
+                reactivated.append(str(made.status))
+            return await look_up(*args, **kwargs)
+
+        return wrapped
+
+    for client in (V1Client, V2Client):
+        monkeypatch.setattr(client, "get_user", reactivating_first(client.get_user))
+        monkeypatch.setattr(client, "find_user", reactivating_first(client.find_user))
+    add = entra_payload("entra/a12-add-member-default", u_adele=user["id"])
+    expect(await bridge.patch(f"/Groups/{group['id']}", add), 204)
+
+    assert reactivated == ["200"]
+    assert group["displayName"] in await sonar_groups_of(bridge, login)
 
 
 async def test_a_change_sonarqube_does_not_hold_makes_no_call(
