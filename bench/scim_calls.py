@@ -69,7 +69,7 @@ async def _wait_until_up(http: aiohttp.ClientSession, url: str) -> None:
 @contextlib.asynccontextmanager
 async def _processes(profile: str, http: aiohttp.ClientSession) -> AsyncIterator[tuple[str, str, int]]:
     """An emulator and a bridge in front of it; yields their base URLs and the bridge's pid."""
-    sonar_port, bridge_port = _free_port(), _free_port()
+    sonar_port, bridge_port, admin_port = _free_port(), _free_port(), _free_port()
     command = (sys.executable, "-m", "scim_bridge", "--log-level", "warning")
     sonar = f"http://127.0.0.1:{sonar_port}"
     base = f"http://127.0.0.1:{bridge_port}{SCIM}"
@@ -89,13 +89,16 @@ async def _processes(profile: str, http: aiohttp.ClientSession) -> AsyncIterator
                 "serve",
                 "--port",
                 str(bridge_port),
+                "--admin-port",
+                str(admin_port),
                 "--sonar-url",
                 sonar,
                 stdout=asyncio.subprocess.DEVNULL,
                 env=env,
             )
             processes.append(bridge)
-            await _wait_until_up(http, f"{base}/ServiceProviderConfig")
+            # Ready: SonarQube seen and the store open (until then SCIM requests are 503).
+            await _wait_until_up(http, f"http://127.0.0.1:{admin_port}/readyz")
             yield sonar, base, bridge.pid
         finally:
             for process in reversed(processes):
