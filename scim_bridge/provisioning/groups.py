@@ -298,14 +298,24 @@ class GroupService:
         async with sonar_errors():
             for user_id in added:
                 user = users[user_id]
-                if user.active:
+                if await self._active_now(user):
                     await self._add_member(ctx, group, UserRef(user.sonar_login, user.sonar_id))
         for user_id in removed:
             member = users.get(user_id)
-            if member is not None and member.active:
+            if member is not None and await self._active_now(member):
                 # The user gone from SonarQube: so is the membership.
                 async with sonar_errors(gone_is_done=True):
                     await ctx.sonar.remove_member(group, UserRef(member.sonar_login, member.sonar_id))
+
+    async def _active_now(self, user: UserRecord) -> bool:
+        """Whether a member's SonarQube account is to be changed: a user recorded inactive when the request
+        began is read again, now that the store holds the member change. A re-enable recorded before this
+        read is seen here; one recorded after it restores the memberships from the store, which by then
+        holds this change. Read before the change, a re-enable in between would miss it both ways."""
+        if user.active:
+            return True
+        current = await self._store.get_user(user.scim_id)
+        return current is not None and current.active
 
     @staticmethod
     async def _add_member(ctx: RequestContext, group: GroupRef, user: UserRef) -> None:

@@ -266,6 +266,27 @@ async def test_a_member_added_during_its_reactivation_is_not_a_404(
     assert {"Sonar Developers", "Sonar Testers"} <= await sonar_groups_of(bridge, account["login"])
 
 
+async def test_a_member_added_to_a_user_read_disabled_while_it_is_re_enabled_is_added(
+    bridge_factory: BridgeFactory, profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group PATCH that read its new member as disabled, while a re-enable of that user runs to the end
+    (restoring the memberships the store held then) before the PATCH records the member: the user still
+    ends in the group in SonarQube (found by the store-locked scenario)."""
+    bridge = await bridge_factory(profile)
+    user, _ = await disabled_member(bridge)
+    other = await create_group(bridge, "Sonar Testers")
+    paused = Paused(monkeypatch, bridge.store, "get_user")  # the PATCH has read its member, disabled
+    add = entra_payload("entra/a12-add-member-default", u_adele=user["id"])
+    adding = asyncio.create_task(bridge.patch(f"/Groups/{other['id']}", add))
+    await paused.reached.wait()
+    expect(await bridge.patch(f"/Users/{user['id']}", entra_payload(ENABLE)), 200)
+    paused.release.set()
+    expect(await adding, 204)
+
+    account = await sonar_user(bridge, user["userName"])
+    assert {"Sonar Developers", "Sonar Testers"} <= await sonar_groups_of(bridge, account["login"])
+
+
 async def test_a_member_added_while_sonarqube_reactivates_the_user_is_added(
     bridge_factory: BridgeFactory, profile: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
