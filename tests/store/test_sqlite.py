@@ -203,3 +203,35 @@ async def test_one_process_per_file(tmp_path: Path) -> None:
         await first.close()
     again = await SqliteStore.open(path)
     await again.close()
+
+
+class _BusyReader:
+    """A read connection that SQLite answers busy, as it can while it recovers a WAL file."""
+
+    def execute(self, *_args: object) -> sqlite3.Cursor:
+        busy = sqlite3.OperationalError("database is locked")
+        busy.sqlite_errorname = "SQLITE_BUSY"
+        raise busy
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+async def test_a_read_answered_busy_on_the_event_loop_is_made_on_the_database_thread(
+    store: SqliteStore, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads run on the event loop through a connection that never waits; one SQLite answers busy there is
+    made again on the database thread, which waits as writes do, and finds what is stored."""
+    alice = make_user("alice")
+    await store.insert_user(alice)
+    monkeypatch.setattr(store, "_reader", _BusyReader())
+
+    assert await store.get_user(alice.scim_id) == alice
+
+
+async def test_reads_see_every_write_that_was_answered(store: SqliteStore, make_user: MakeUser) -> None:
+    """A read on the event loop sees each write the database thread has answered, at once."""
+    for index in range(50):
+        user = make_user(f"user{index}")
+        await store.insert_user(user)
+        assert await store.get_user(user.scim_id) == user
