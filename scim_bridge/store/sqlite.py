@@ -1,12 +1,13 @@
 """The embedded state store: one SQLite file (or `:memory:`) through the standard library's `sqlite3`.
 
-One connection, so one writer, opened, used and closed on the store's own single database thread. Each
-store method is one synchronous unit of work (a write with its whole `BEGIN IMMEDIATE` ... `COMMIT`) run
-there in one hand-off from the event loop: a hand-off per statement cost much of the bridge's CPU, and
-keeping the work on that thread keeps busy waits and fsyncs off the loop. The one thread runs units one
-after another, so none interleaves with another. The database is in WAL mode with `synchronous=FULL`,
-foreign keys on and a busy timeout. Datetimes are ISO-8601 UTC text, JSON is TEXT, and case-insensitive
-keys are stored casefolded.
+One writing connection, opened, used and closed on the store's own single database thread. Each write is
+one synchronous unit of work (its whole `BEGIN IMMEDIATE` ... `COMMIT`) run there in one hand-off from the
+event loop: a hand-off per statement cost much of the bridge's CPU, and keeping writes on that thread keeps
+busy waits and fsyncs off the loop. The one thread runs units one after another, so none interleaves with
+another. Reads of a file database run on the event loop through a read-only connection that never waits
+(`_fetch_all`); those of `:memory:` and listings go through the thread. The database is in WAL mode with
+`synchronous=FULL`, foreign keys on and a busy timeout. Datetimes are ISO-8601 UTC text, JSON is TEXT, and
+case-insensitive keys are stored casefolded.
 """
 
 from __future__ import annotations
