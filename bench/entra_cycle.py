@@ -607,20 +607,13 @@ async def bench_store(kind: str) -> AsyncIterator[str | None]:
     if kind == "sqlite":
         yield None
         return
-    import asyncpg  # noqa: PLC0415 - only a PostgreSQL run needs it
-
-    from tests.postgres_server import INSTALL_HINT, find_bindir, running_server  # noqa: PLC0415 - as above
+    from tests.postgres_server import INSTALL_HINT, find_bindir, running_server  # noqa: PLC0415 - only here
 
     bindir = find_bindir()
     if bindir is None:
         raise SystemExit(INSTALL_HINT)
     with running_server(bindir) as server:
-        admin = await asyncpg.connect(server.url("postgres"))
-        try:
-            await admin.execute("CREATE DATABASE bench")
-        finally:
-            await admin.close()
-        yield server.url("bench")
+        yield await server.new_database("bench")
 
 
 def add_scale_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,10 +8,11 @@ import aiohttp
 import pytest
 
 from scim_bridge.emulator import EmulatorSettings, create_emulator_app
+from tests.postgres_server import INSTALL_HINT, PostgresServer, find_bindir, running_server
 from tests.support import ADMIN_TOKEN, EmulatorFactory, Sonar, SonarFactory
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
     from aiohttp.test_utils import TestServer
 
@@ -43,3 +44,14 @@ def sonar_factory(emulator_factory: EmulatorFactory, http: aiohttp.ClientSession
         return Sonar(server, http, profile, options.get("admin_token", ADMIN_TOKEN))
 
     return start
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throw-away PostgreSQL server for the session (each test makes its own database on it); skips
+    the test without server binaries."""
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip(INSTALL_HINT)
+    with running_server(bindir) as server:
+        yield server

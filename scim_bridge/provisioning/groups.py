@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Final
 from scim_bridge.provisioning import lifecycle
 from scim_bridge.provisioning.locks import name_key
 from scim_bridge.provisioning.mapping import (
-    adopted_group_attributes,
     check_group_name,
     group_resource,
     stored_attributes,
@@ -167,13 +166,7 @@ class GroupService:
             known = await self._store.find_group(sonar_name=group.name)
             if known is not None:
                 return known
-            record = GroupRecord(
-                **lifecycle.fresh_identity(group.id, self._with.clock()),
-                display_name=group.name,
-                sonar_name=group.name,
-                external_id=None,
-                attributes=adopted_group_attributes(group),
-            )
+            record = lifecycle.adopted_group_record(group, self._with.clock())
             members = await self._provisioned_members(ctx, group)
             return await lifecycle.record_adoption(
                 self._with,

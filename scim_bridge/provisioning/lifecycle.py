@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from scim_bridge.provisioning.locks import id_key
+from scim_bridge.provisioning.mapping import adopted_group_attributes, adopted_user_attributes
 from scim_bridge.scim.errors import NotFoundError
 from scim_bridge.scim.filters import matches
 from scim_bridge.sonarqube import NotFound
 from scim_bridge.store.errors import StoreConflict
+from scim_bridge.store.records import GroupRecord, UserRecord
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from scim_bridge.scim.listing import SearchParams
     from scim_bridge.scim.representation import Representation
     from scim_bridge.scim.versions import IfMatch
+    from scim_bridge.sonarqube import SonarGroup, SonarUser
     from scim_bridge.store.records import ResourceRecord, ResourceType
 
 LISTING_CHUNK: Final = 500  # records read per store call when a filter must be evaluated over every resource
@@ -47,6 +50,30 @@ def fresh_identity(sonar_id: str | None, now: datetime) -> dict[str, Any]:
         "last_modified": now,
         "version": 1,
     }
+
+
+def adopted_user_record(user_name: str, account: SonarUser, now: datetime) -> UserRecord:
+    """The record of an existing SonarQube account taken as the SCIM user `user_name` (a matching query's
+    adoption, or reconcile rebuilding a lost store): what SonarQube holds of it, under its uuid if any."""
+    return UserRecord(
+        **fresh_identity(account.id, now),
+        user_name=user_name,
+        sonar_login=account.login,
+        external_id=None,
+        active=account.active,
+        attributes=adopted_user_attributes(user_name, account),
+    )
+
+
+def adopted_group_record(group: SonarGroup, now: datetime) -> GroupRecord:
+    """The record of an existing SonarQube group taken as the SCIM group of the same name."""
+    return GroupRecord(
+        **fresh_identity(group.id, now),
+        display_name=group.name,
+        sonar_name=group.name,
+        external_id=None,
+        attributes=adopted_group_attributes(group),
+    )
 
 
 async def stored(

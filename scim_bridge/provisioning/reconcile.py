@@ -30,11 +30,13 @@ import structlog
 
 from scim_bridge.config import ConfigError, FileSecret
 from scim_bridge.provisioning.collaborators import utc_now
-from scim_bridge.provisioning.lifecycle import every_record, fresh_identity
+from scim_bridge.provisioning.lifecycle import (
+    adopted_group_record,
+    adopted_user_record,
+    every_record,
+)
 from scim_bridge.provisioning.locks import KeyedLocks, id_key
 from scim_bridge.provisioning.mapping import (
-    adopted_group_attributes,
-    adopted_user_attributes,
     sonar_profile,
     user_resource,
 )
@@ -656,16 +658,7 @@ class _Run:
         if holder is not None:
             self._report(drift, "unrepairable", f"userName {user_name!r} is held by id {holder.scim_id}")
             return
-        now = self._clock()
-        record = UserRecord(
-            **fresh_identity(uuid_, now),
-            user_name=user_name,
-            sonar_login=account.login,
-            external_id=None,
-            active=account.active,
-            attributes=adopted_user_attributes(user_name, account),
-            settled=True,
-        )
+        record = adopted_user_record(user_name, account, self._clock())
 
         async def insert() -> bool:
             await self._store.insert_user(record)
@@ -694,13 +687,7 @@ class _Run:
         if holder is not None:
             self._report(drift, "unrepairable", f"displayName {group.name!r} is held by id {holder.scim_id}")
             return
-        record = GroupRecord(
-            **fresh_identity(uuid_, self._clock()),
-            display_name=group.name,
-            sonar_name=group.name,
-            external_id=None,
-            attributes=adopted_group_attributes(group),
-        )
+        record = adopted_group_record(group, self._clock())
 
         async def insert() -> bool:
             # With its members: a group recorded without them would lose them at the next run.

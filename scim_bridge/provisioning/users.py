@@ -24,7 +24,6 @@ from scim_bridge.provisioning.locks import id_key, name_key
 from scim_bridge.provisioning.logins import login_for
 from scim_bridge.provisioning.mapping import (
     SonarProfile,
-    adopted_user_attributes,
     sonar_profile,
     stored_attributes,
     user_resource,
@@ -293,14 +292,7 @@ class UserService:
             )
             if known is not None:
                 return known
-            record = UserRecord(
-                **lifecycle.fresh_identity(sonar_user.id, self._with.clock()),
-                user_name=user_name,
-                sonar_login=sonar_user.login,
-                external_id=None,
-                active=sonar_user.active,
-                attributes=adopted_user_attributes(user_name, sonar_user),
-            )
+            record = lifecycle.adopted_user_record(user_name, sonar_user, self._with.clock())
             linked = _linked_as(sonar_user, user_name)
             if sonar_user.active and not linked and await self._with.saml.links(ctx):
                 # Adopted accounts get the same SAML link as created ones: no second account at first sign-in.

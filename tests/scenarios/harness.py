@@ -310,6 +310,7 @@ class Bridge:
         self.sonar_url = sonar_url
         self.http = http
         self.store = workdir / "state.db"
+        self.store_url = f"sqlite:///{self.store}"
         self.log = workdir / "bridge.log"
         self.process: asyncio.subprocess.Process | None = None
         self.starts = 0
@@ -335,7 +336,7 @@ class Bridge:
             "--sonar-url",
             f"{self.sonar_url}/",
             "--store",
-            f"sqlite:///{self.store}",
+            self.store_url,
         ]
         self.process = await _spawn(args, self.log)
         self.starts += 1

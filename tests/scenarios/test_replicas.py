@@ -18,10 +18,8 @@ import sys
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
-import asyncpg
 import pytest
 
-from tests.postgres_server import INSTALL_HINT, PostgresServer, find_bindir, running_server
 from tests.scenarios.harness import (
     ENTRA_GROUP_SCHEMA,
     GROUP_SCHEMA,
@@ -36,31 +34,20 @@ from tests.scenarios.harness import (
     ScimClient,
     Size,
     _patch,
-    _spawn,
-    _until,
     _user_body,
     count_zeros,
     store_view,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
+
+    from tests.postgres_server import PostgresServer
 
 SIZE: Final = Size(users=30, groups=4, memberships=90)
 SEED: Final = 62001
 PACING: Final = Pacing(timeout=20.0, pass_deadline=25.0)
 RACE_TRIES: Final = 20  # a race request answered 503 is sent again (to the same replica) up to this often
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A throw-away PostgreSQL for this module; skips without server binaries."""
-    bindir = find_bindir()
-    if bindir is None:
-        pytest.skip(INSTALL_HINT)
-    with running_server(bindir) as server:
-        yield server
 
 
 class Replica(Bridge):
@@ -70,21 +57,6 @@ class Replica(Bridge):
         workdir.mkdir(parents=True, exist_ok=True)
         super().__init__(workdir, sonar_url, http)
         self.store_url = store_url
-
-    async def start(self) -> None:
-        args = [
-            "--log-format",
-            "json",
-            "serve",
-            "--port",
-            str(self.port),
-            "--admin-port",
-            str(self.admin_port),
-        ]
-        args += ["--sonar-url", f"{self.sonar_url}/", "--store", self.store_url]
-        self.process = await _spawn(args, self.log)
-        self.starts += 1
-        await _until(self._ready, "the replica to be ready", self.process, self.log)
 
 
 class RoundRobin(ScimClient):
@@ -136,15 +108,6 @@ def _replace(path: str, value: Any) -> dict[str, Any]:
     return _patch({"op": "Replace", "path": path, "value": value})
 
 
-async def _create_database(server: PostgresServer, name: str) -> str:
-    admin = await asyncpg.connect(server.url("postgres"))
-    try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE template0")
-    finally:
-        await admin.close()
-    return server.url(name)
-
-
 @pytest.mark.slow
 async def test_two_replicas_on_one_postgres_store_end_in_entras_state(
     postgres_server: PostgresServer, tmp_path: Path
@@ -152,7 +115,7 @@ async def test_two_replicas_on_one_postgres_store_end_in_entras_state(
     """Two replicas sharing one PostgreSQL store, sent Entra's cycles round-robin and racing member PATCHes of
     one group and PATCHes of one user across both, end with zero missing/extra memberships, duplicate or
     stray users, wrong `active` or unlinked accounts, and every answer 2xx or 503 with Retry-After."""
-    store_url = await _create_database(postgres_server, "replicas")
+    store_url = await postgres_server.new_database("replicas")
     plan = Plan.generate(SIZE, SEED)
     report: list[str] = [f"seed {SEED}, {SIZE} users/groups/memberships"]
     async with aiohttp.ClientSession() as control, aiohttp.ClientSession() as session:

@@ -1,5 +1,5 @@
 """Record factories for the state-store tests (a user or group whose fields derive from one short key),
-and a PostgreSQL server for the session with an empty database per test."""
+and an empty database per test on the session's PostgreSQL server (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import itertools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import pytest
 
 from scim_bridge.store import GroupRecord, UserRecord
-from tests.postgres_server import INSTALL_HINT, PostgresServer, find_bindir, running_server
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
+
+    from tests.postgres_server import PostgresServer
 
 T0 = datetime(2025, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
 
@@ -78,23 +78,7 @@ def t0() -> datetime:
 _database_numbers = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server of its own for the whole session; skips the test without server binaries."""
-    bindir = find_bindir()
-    if bindir is None:
-        pytest.skip(INSTALL_HINT)
-    with running_server(bindir) as server:
-        yield server
-
-
 @pytest.fixture
 async def postgres_url(postgres_server: PostgresServer) -> str:
     """The URL of a new, empty database on the session's server: tests never see each other's rows."""
-    name = f"test_{next(_database_numbers)}"
-    admin = await asyncpg.connect(postgres_server.url("postgres"))
-    try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE template0")  # the quickest copy
-    finally:
-        await admin.close()
-    return postgres_server.url(name)
+    return await postgres_server.new_database(f"test_{next(_database_numbers)}")
